@@ -1,0 +1,135 @@
+"""Runtime context: which backends a run uses. LangGraph Studio shows it as the assistant form.
+
+Every field left at its default is read from an environment variable (named in the field's
+metadata) when the context is created, so one `.env` configures the CLI, the server and tests.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from typing import Literal
+
+from platformdirs import user_data_dir
+
+DEFAULT_DATA_DIR = user_data_dir("contextgen", appauthor=False)
+
+
+def _env(name: str, help_text: str) -> dict:
+    return {"env": name, "description": help_text}
+
+
+@dataclass(kw_only=True)
+class Context:
+    """Backends and limits for one run."""
+
+    # Language model (intent, synthesis). Empty base URL and no OPENAI_API_KEY: embedded llama.cpp.
+    chat_model: str = field(
+        default="", metadata=_env("CONTEXTGEN_CHAT_MODEL", "Chat model name (empty: embedded).")
+    )
+    chat_base_url: str = field(
+        default="",
+        metadata=_env("CONTEXTGEN_CHAT_BASE_URL", "OpenAI-compatible base URL for the chat model."),
+    )
+    embedded_model: Literal["qwen2.5-coder-1.5b", "qwen2.5-0.5b"] = field(
+        default="qwen2.5-coder-1.5b",
+        metadata=_env("CONTEXTGEN_EMBEDDED_MODEL", "Model for the embedded llama.cpp server."),
+    )
+    # Vision-language judge. Empty: images are returned unjudged.
+    judge_model: str = field(
+        default="", metadata=_env("CONTEXTGEN_JUDGE_MODEL", "VLM judge model name (empty: none).")
+    )
+    judge_base_url: str = field(
+        default="",
+        metadata=_env("CONTEXTGEN_JUDGE_BASE_URL", "OpenAI-compatible base URL for the judge."),
+    )
+    accept_threshold: float = field(
+        default=0.7, metadata=_env("CONTEXTGEN_ACCEPT_THRESHOLD", "Judge score to accept, 0..1.")
+    )
+    # Search.
+    search_provider: Literal["auto", "tavily", "local", "none"] = field(
+        default="auto",
+        metadata=_env(
+            "CONTEXTGEN_SEARCH", "auto: Tavily when TAVILY_API_KEY is set, else the local corpus."
+        ),
+    )
+    max_results_per_query: int = field(
+        default=3, metadata=_env("CONTEXTGEN_MAX_RESULTS", "Search results kept per query.")
+    )
+    # Generator.
+    generator_model: str = field(
+        default="Qwen/Qwen-Image",
+        metadata=_env("CONTEXTGEN_GENERATOR", "Diffusers model id or local folder ('none': skip)."),
+    )
+    edit_model: str = field(
+        default="",
+        metadata=_env(
+            "CONTEXTGEN_EDIT_MODEL", "Diffusers image-edit model, e.g. Qwen/Qwen-Image-Edit-2509."
+        ),
+    )
+    device: str = field(
+        default="auto", metadata=_env("CONTEXTGEN_DEVICE", "auto, cuda, cuda:1, mps or cpu.")
+    )
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = field(
+        default="auto", metadata=_env("CONTEXTGEN_DTYPE", "auto: bfloat16 on CUDA, else float32.")
+    )
+    steps: int = field(default=30, metadata=_env("CONTEXTGEN_STEPS", "Denoising steps."))
+    width: int = field(default=1024, metadata=_env("CONTEXTGEN_WIDTH", "Image width in pixels."))
+    height: int = field(default=1024, metadata=_env("CONTEXTGEN_HEIGHT", "Image height in pixels."))
+    seed: int = field(default=0, metadata=_env("CONTEXTGEN_SEED", "Seed of the first round."))
+    offload: bool = field(
+        default=False, metadata=_env("CONTEXTGEN_OFFLOAD", "CPU offload of the pipeline (low VRAM).")
+    )
+    # Loop, memory, output.
+    max_rounds: int = field(
+        default=3, metadata=_env("CONTEXTGEN_MAX_ROUNDS", "Generate-and-judge rounds at most.")
+    )
+    data_dir: str = field(
+        default=DEFAULT_DATA_DIR,
+        metadata=_env("CONTEXTGEN_DATA_DIR", "Memory, corpus index and model cache folder."),
+    )
+    user_id: str = field(
+        default="default", metadata=_env("CONTEXTGEN_USER", "Whose memories to use.")
+    )
+    interactive: bool = field(
+        default=False, metadata=_env("CONTEXTGEN_INTERACTIVE", "May ask the user to clarify.")
+    )
+    output_dir: str = field(
+        default="outputs", metadata=_env("CONTEXTGEN_OUTPUT_DIR", "Where images are written.")
+    )
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            env_name = f.metadata.get("env")
+            if env_name and getattr(self, f.name) == f.default and env_name in os.environ:
+                setattr(self, f.name, _parse(os.environ[env_name], f.default, env_name))
+        if self.max_rounds < 1:
+            raise ValueError("max_rounds must be at least 1.")
+        if not 0.0 <= self.accept_threshold <= 1.0:
+            raise ValueError("accept_threshold must be between 0 and 1.")
+
+    @property
+    def memory_dir(self) -> str:
+        return os.path.join(self.data_dir, "memory")
+
+    @property
+    def corpus_dir(self) -> str:
+        return os.path.join(self.data_dir, "corpus")
+
+    @property
+    def models_dir(self) -> str:
+        return os.path.join(self.data_dir, "models")
+
+
+def _parse(raw: str, default: object, env_name: str) -> object:
+    """Turn an environment string into the type of the field's default."""
+    try:
+        if isinstance(default, bool):
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except ValueError as error:
+        raise ValueError(f"{env_name}={raw!r} is not a valid {type(default).__name__}.") from error
+    return raw

@@ -1,0 +1,80 @@
+"""The image agent: analyse -> research (parallel) -> synthesize -> generate -> judge -> loop.
+
+`graph` is what `langgraph.json` serves (the server brings its own checkpointer and store);
+`build_graph` is for embedding and tests.
+"""
+
+from __future__ import annotations
+
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Send
+
+from contextgen.graphs.context import Context
+from contextgen.graphs.state import AgentState, InputState, OutputState
+from contextgen.nodes.analyze_intent import analyze_intent
+from contextgen.nodes.clarify import clarify
+from contextgen.nodes.generate import generate
+from contextgen.nodes.judge import judge
+from contextgen.nodes.recall_memory import recall_memory
+from contextgen.nodes.remember import remember
+from contextgen.nodes.search import search
+from contextgen.nodes.synthesize_prompt import synthesize_prompt
+
+
+
+def route_after_intent(state: AgentState, runtime: Runtime[Context]) -> list[Send] | str:
+    """Ask the user, or research: one `search` per query beside `recall_memory`."""
+    intent = state["intent"]
+    if intent.ambiguous and runtime.context.interactive and not state.get("clarification"):
+        return "clarify"
+    searches = [Send("search", {"query": q, "round": 1}) for q in intent.search_queries]
+    return [*searches, Send("recall_memory", state)]
+
+
+def route_after_judge(state: AgentState, runtime: Runtime[Context]) -> list[Send] | str:
+    """Accept, stop at the round limit, or loop back to research, prompt writing or an edit."""
+    verdicts = state["verdicts"]
+    verdict = verdicts[-1]
+    if verdict.accepted or not verdict.judged or len(verdicts) >= runtime.context.max_rounds:
+        return "remember"
+    if verdict.problem == "knowledge" and verdict.missing_knowledge:
+        next_round = len(verdicts) + 1
+        return [Send("search", {"query": q, "round": next_round}) for q in verdict.missing_knowledge]
+    if verdict.problem == "local_flaw" and runtime.context.edit_model:
+        return "generate"
+    return "synthesize_prompt"
+
+
+def build_graph(checkpointer=None, store=None, cache=None):
+    """Compile the image agent. Pass a checkpointer for durable, resumable runs."""
+    builder = StateGraph(
+        AgentState, context_schema=Context, input_schema=InputState, output_schema=OutputState
+    )
+    builder.add_node("analyze_intent", analyze_intent)
+    builder.add_node("clarify", clarify)
+    builder.add_node("search", search)
+    builder.add_node("recall_memory", recall_memory)
+    builder.add_node("synthesize_prompt", synthesize_prompt)
+    builder.add_node("generate", generate)
+    builder.add_node("judge", judge)
+    builder.add_node("remember", remember)
+
+    builder.add_edge(START, "analyze_intent")
+    builder.add_conditional_edges(
+        "analyze_intent", route_after_intent, ["clarify", "search", "recall_memory"]
+    )
+    builder.add_edge("clarify", "analyze_intent")
+    builder.add_edge("search", "synthesize_prompt")
+    builder.add_edge("recall_memory", "synthesize_prompt")
+    builder.add_edge("synthesize_prompt", "generate")
+    builder.add_edge("generate", "judge")
+    builder.add_conditional_edges(
+        "judge", route_after_judge, ["search", "synthesize_prompt", "generate", "remember"]
+    )
+    builder.add_edge("remember", END)
+    return builder.compile(checkpointer=checkpointer, store=store, cache=cache, name="contextgen")
+
+
+graph = build_graph()

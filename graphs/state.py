@@ -1,0 +1,151 @@
+"""The image agent's state: what flows between nodes, and the small models it is made of.
+
+Images never live here: an `ImageArtifact` points at a file in the run's output folder.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+from typing_extensions import TypedDict
+
+Route = Literal["direct", "reason", "search", "search_then_reason"]
+ProblemKind = Literal["none", "knowledge", "prompt", "local_flaw"]
+
+
+class Intent(BaseModel):
+    """What the request asks for, and what is missing to draw it."""
+
+    subject: str = Field(description="The main thing to depict, in the user's words or clearer.")
+    style: str = Field(default="", description="Visual style or medium, if stated or implied.")
+    constraints: list[str] = Field(default_factory=list, description="Explicit requirements.")
+    implicit: list[str] = Field(
+        default_factory=list, description="What the request implies without saying it."
+    )
+    knowledge_gaps: list[str] = Field(
+        default_factory=list, description="What must be known to draw it, phrased as questions."
+    )
+    route: Route = Field(
+        default="direct",
+        description="direct: nothing missing; reason: solvable by reasoning alone; "
+        "search: needs outside facts; search_then_reason: needs facts, then reasoning on them.",
+    )
+    search_queries: list[str] = Field(default_factory=list, description="Queries for the gaps.")
+    ambiguous: bool = Field(
+        default=False, description="True only if the user must choose (search cannot settle it)."
+    )
+    clarifying_question: str = Field(default="", description="The question to ask, if ambiguous.")
+    stated_preferences: list[str] = Field(
+        default_factory=list,
+        description="Lasting preferences the user states, e.g. 'I always want watercolor'.",
+    )
+
+
+class Evidence(BaseModel):
+    """One piece of retrieved text, with where it came from. Untrusted data, never instructions."""
+
+    id: str = Field(description="Short id used to cite it, e.g. 'E3'.")
+    query: str
+    title: str = ""
+    content: str
+    source: str = Field(description="URL, or 'corpus:<document id>'.")
+    provider: str = Field(description="tavily, local_corpus, ...")
+    score: float = 0.0
+    image_urls: list[str] = Field(default_factory=list)
+
+
+class Memory(BaseModel):
+    """A recalled memory: a stated preference, a past run, or a remembered fact."""
+
+    id: str
+    kind: Literal["preference", "run", "fact"]
+    text: str
+    score: float = 0.0
+
+
+class Fact(BaseModel):
+    """A statement used in the final prompt, with its provenance."""
+
+    statement: str
+    source: str = Field(description="URL, 'corpus:<id>', 'memory:<id>' or 'reasoning'.")
+
+
+class PromptPackage(BaseModel):
+    """The grounded prompt: useful on its own, with or without an image."""
+
+    prompt: str
+    negative_prompt: str = ""
+    facts: list[Fact] = Field(default_factory=list)
+    reference_images: list[str] = Field(default_factory=list)
+    round: int = 1
+
+
+class ImageArtifact(BaseModel):
+    """A generated image on disk (never the pixels themselves)."""
+
+    path: str
+    sha256: str
+    width: int
+    height: int
+    seed: int
+    round: int
+    prompt: str
+    model: str
+    edited_from: str | None = None
+
+
+class Verdict(BaseModel):
+    """The judge's view of one round's image."""
+
+    round: int
+    score: float = Field(ge=0.0, le=1.0)
+    accepted: bool
+    issues: list[str] = Field(default_factory=list)
+    problem: ProblemKind = "none"
+    missing_knowledge: list[str] = Field(
+        default_factory=list, description="Search queries, when the problem is knowledge."
+    )
+    judged: bool = Field(default=True, description="False when no judge could look at the image.")
+
+
+class InputState(TypedDict, total=False):
+    """What a caller gives: the request, and optionally who asks and reference images."""
+
+    request: str
+    user_id: str
+    reference_images: list[str]
+
+
+class OutputState(TypedDict, total=False):
+    """What a caller gets back."""
+
+    prompt_package: PromptPackage | None
+    final_image: ImageArtifact | None
+    accepted: bool
+    verdicts: list[Verdict]
+    notices: list[str]
+
+
+class AgentState(InputState, OutputState, total=False):
+    """The full state passed between nodes."""
+
+    intent: Intent | None
+    clarification: str
+    round: int
+    queries: list[str]
+    evidence: Annotated[list[Evidence], operator.add]
+    memories: list[Memory]
+    images: Annotated[list[ImageArtifact], operator.add]
+    verdicts: Annotated[list[Verdict], operator.add]
+    notices: Annotated[list[str], operator.add]
+    critique: str
+    edit_next: bool
+
+
+class SearchTask(TypedDict):
+    """The payload `Send` gives one parallel `search` node."""
+
+    query: str
+    round: int

@@ -1,0 +1,89 @@
+"""Analyse the request: what to draw, what is implied, and what is missing to draw it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from langchain_core.messages import HumanMessage, SystemMessage
+from langgraph.runtime import Runtime
+from pydantic import BaseModel, Field, StringConstraints
+
+from contextgen.graphs.context import Context
+from contextgen.graphs.state import AgentState, Intent
+from contextgen.tools.backends import backends_for
+from contextgen.tools.structured_output import invoke_structured
+
+MAX_QUERIES = 3
+
+INTENT_INSTRUCTIONS = """You prepare image requests for a text-to-image model that knows nothing
+beyond the words it is given. Read the request and answer in JSON.
+
+- subject: what must be drawn. If the request describes a thing without naming it
+  ("the pastry shared at the Mid-Autumn Festival"), keep the description; do not guess the name.
+- style, constraints, implicit: the look asked for, explicit requirements, what is implied.
+- knowledge_gaps: questions whose answers the image needs and the words do not give
+  (names, appearance, places, dates, recent events, what something looks like).
+- route:
+  "direct" when nothing is missing;
+  "reason" when the gaps can be settled by reasoning alone (time zones, arithmetic, physics);
+  "search" when outside facts are needed;
+  "search_then_reason" when facts are needed and then reasoning on them.
+  A description of a specific thing, place, person, product or event that is not named needs search.
+- search_queries: up to 3 short encyclopedia-style queries that would find the missing facts.
+- ambiguous: true only when the user must choose between readings and no search could decide;
+  then clarifying_question asks it.
+- stated_preferences: lasting wishes the user states about all their images ("I always want
+  watercolor"); empty otherwise.
+
+Examples:
+"a red apple on a table" -> route "direct", no gaps.
+"the Sydney Opera House when it has just turned midnight in London" -> route "reason",
+gap "What time is it in Sydney when it is midnight in London?".
+"the bird on the flag of Uganda, as a sticker" -> route "search",
+gap "Which bird is on the flag of Uganda and what does it look like?",
+queries ["flag of Uganda bird", "grey crowned crane appearance"]."""
+
+ShortText = Annotated[str, StringConstraints(max_length=200)]
+
+
+class IntentReply(BaseModel):
+    """The schema a model fills for `Intent`; bounded so small models stay on track."""
+
+    subject: ShortText
+    style: ShortText = ""
+    constraints: list[ShortText] = Field(default_factory=list, max_length=5)
+    implicit: list[ShortText] = Field(default_factory=list, max_length=5)
+    knowledge_gaps: list[ShortText] = Field(default_factory=list, max_length=4)
+    route: Literal["direct", "reason", "search", "search_then_reason"]
+    search_queries: list[Annotated[str, StringConstraints(max_length=100)]] = Field(
+        default_factory=list, max_length=MAX_QUERIES
+    )
+    ambiguous: bool = False
+    clarifying_question: ShortText = ""
+    stated_preferences: list[ShortText] = Field(default_factory=list, max_length=3)
+
+
+def analyze_intent(state: AgentState, runtime: Runtime[Context]) -> dict:
+    """Turn the request (and any clarification) into an `Intent` and the first search queries."""
+    runtime.stream_writer({"node": "analyze_intent", "message": "analysing the request"})
+    request = state["request"]
+    if state.get("clarification"):
+        request += f"\n(The user clarified: {state['clarification']})"
+    reply = invoke_structured(
+        backends_for(runtime.context).chat_model,
+        IntentReply,
+        [SystemMessage(content=INTENT_INSTRUCTIONS), HumanMessage(content=f"Request: {request}")],
+    )
+    intent = normalize_intent(Intent(**reply.model_dump()))
+    return {"intent": intent, "queries": intent.search_queries}
+
+
+def normalize_intent(intent: Intent) -> Intent:
+    """Make route and queries agree: a search route always has queries, others have none."""
+    needs_search = intent.route in ("search", "search_then_reason")
+    queries = [q.strip() for q in intent.search_queries if q.strip()]
+    if needs_search and not queries:
+        queries = intent.knowledge_gaps or [intent.subject]
+    if not needs_search:
+        queries = []
+    return intent.model_copy(update={"search_queries": queries[:MAX_QUERIES]})

@@ -1,0 +1,50 @@
+"""Run one search query (one `Send` per query, in parallel) and keep the hits as evidence."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from langgraph.runtime import Runtime
+
+from contextgen.graphs.context import Context
+from contextgen.graphs.state import Evidence, SearchTask
+from contextgen.tools.backends import backends_for
+from contextgen.tools.errors import SearchUnavailable
+
+logger = logging.getLogger(__name__)
+
+MAX_EVIDENCE_CHARS = 1200
+
+
+def search(task: SearchTask, runtime: Runtime[Context]) -> dict:
+    """Search for `task["query"]`; an unreachable provider becomes a notice, not a failure."""
+    query = task["query"]
+    runtime.stream_writer({"node": "search", "message": f"searching: {query}"})
+    provider = backends_for(runtime.context).search
+    if provider is None:
+        return {"notices": ["Search is switched off: the prompt relies on memory and reasoning."]}
+    try:
+        hits = provider.search(query, max_results=runtime.context.max_results_per_query)
+    except SearchUnavailable as error:
+        logger.warning("search unavailable: %s", error)
+        return {"notices": [f"Search unavailable ({error}); continued on memory and reasoning."]}
+    evidence = [
+        Evidence(
+            id=evidence_id(query, hit.source),
+            query=query,
+            title=hit.title,
+            content=hit.content[:MAX_EVIDENCE_CHARS],
+            source=hit.source,
+            provider=provider.name,
+            score=hit.score,
+            image_urls=hit.image_urls,
+        )
+        for hit in hits
+    ]
+    return {"evidence": evidence}
+
+
+def evidence_id(query: str, source: str) -> str:
+    """A short, stable id for one hit of one query."""
+    return hashlib.sha1(f"{query}\n{source}".encode()).hexdigest()[:8]

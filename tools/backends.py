@@ -1,0 +1,126 @@
+"""The backends one run talks to, built lazily from its `Context` and shared per process.
+
+Nodes ask `backends_for(runtime.context)`. An embedding app or a test can hand in its own
+objects with `use_backends(Backends(context, chat_model=..., search=...))`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import astuple
+from typing import Any
+
+from contextgen.graphs.context import Context
+
+_override: ContextVar[Backends | None] = ContextVar("contextgen_backends", default=None)
+_shared: dict[tuple, Backends] = {}
+_shared_lock = threading.Lock()
+
+
+class Backends:
+    """Chat model, search, memory, generator and judge for one context; each made on first use.
+
+    Pass any of them as keyword arguments to use that object instead (None: not available).
+    """
+
+    def __init__(self, context: Context, **given: Any):
+        self.context = context
+        self._made: dict[str, Any] = dict(given)
+        self._lock = threading.RLock()
+
+    def _get(self, name: str, make: Callable[[], Any]) -> Any:
+        with self._lock:
+            if name not in self._made:
+                self._made[name] = make()
+            return self._made[name]
+
+    @property
+    def chat_model(self):
+        """The chat model for intent analysis and prompt synthesis."""
+        return self._get("chat_model", self._make_chat_model)
+
+    @property
+    def search(self):
+        """The search provider, or None when search is switched off."""
+        return self._get("search", self._make_search)
+
+    @property
+    def memory(self):
+        """The memory store."""
+        return self._get("memory", self._make_memory)
+
+    @property
+    def generator(self):
+        """The image generator, or None when generation is switched off."""
+        return self._get("generator", self._make_generator)
+
+    @property
+    def judge(self):
+        """The vision judge, or None when no judge model is configured."""
+        return self._get("judge", self._make_judge)
+
+    # Backends import lazily: the server imports the graph without loading torch or Chroma.
+    def _make_chat_model(self):
+        from contextgen.tools.chat_models import chat_model_for
+
+        return chat_model_for(self.context)
+
+    def _make_memory(self):
+        from contextgen.memory.store import MemoryStore
+
+        return MemoryStore(self.context.memory_dir)
+
+    def _make_search(self):
+        provider = self.context.search_provider
+        if provider == "none":
+            return None
+        if provider == "tavily" or (provider == "auto" and os.environ.get("TAVILY_API_KEY")):
+            from contextgen.tools.search.tavily import TavilySearch
+
+            return TavilySearch(
+                api_key=os.environ.get("TAVILY_API_KEY", ""),
+                api_base_url=os.environ.get("TAVILY_API_BASE_URL") or None,
+            )
+        from contextgen.tools.search.local_corpus import LocalCorpus
+
+        return LocalCorpus(self.context.corpus_dir)
+
+    def _make_generator(self):
+        if self.context.generator_model.lower() == "none":
+            return None
+        from contextgen.tools.image_generator import DiffusersGenerator
+
+        return DiffusersGenerator.from_context(self.context)
+
+    def _make_judge(self):
+        from contextgen.tools.chat_models import judge_model_for
+        from contextgen.tools.vision_judge import VisionJudge
+
+        model = judge_model_for(self.context)
+        return VisionJudge(model, self.context.accept_threshold) if model else None
+
+
+def backends_for(context: Context) -> Backends:
+    """The backends for `context`: the ones set by `use_backends`, else the shared ones."""
+    override = _override.get()
+    if override is not None:
+        return override
+    key = astuple(context)
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = Backends(context)
+        return _shared[key]
+
+
+@contextmanager
+def use_backends(backends: Backends) -> Iterator[Backends]:
+    """Run the graph with these backends inside the `with` block."""
+    token = _override.set(backends)
+    try:
+        yield backends
+    finally:
+        _override.reset(token)
