@@ -27,14 +27,15 @@ def generate(state: AgentState, runtime: Runtime[Context]) -> dict:
     generator = backends_for(context).generator
     if generator is None:
         return {"notices": [NO_GENERATOR_HINT]}
+    round_number = len(state.get("verdicts", [])) + 1
     images = state.get("images", [])
     edit_source = images[-1].path if images and wants_edit(state, context) else None
-    out_path = unused_path(Path(context.output_dir), f"round-{package.round}")
+    out_path = unused_path(Path(context.output_dir), f"round-{round_number}")
     mode = "editing" if edit_source else "generating"
 
     def on_step(step: int, total: int) -> None:
         runtime.stream_writer(
-            {"node": "generate", "message": f"{mode} round {package.round}", "step": step,
+            {"node": "generate", "message": f"{mode} round {round_number}", "step": step,
              "total": total}
         )
 
@@ -42,9 +43,9 @@ def generate(state: AgentState, runtime: Runtime[Context]) -> dict:
         artifact = generator.generate(
             prompt=package.prompt,
             negative_prompt=package.negative_prompt,
-            seed=context.seed + package.round - 1,
+            seed=context.seed + round_number - 1,
             out_path=str(out_path),
-            round=package.round,
+            round=round_number,
             on_step=on_step,
             init_image=edit_source,
             reference_images=package.reference_images or None,

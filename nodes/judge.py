@@ -18,22 +18,23 @@ logger = logging.getLogger(__name__)
 def judge(state: AgentState, runtime: Runtime[Context]) -> dict:
     """Append this round's verdict; without an image or a judge the verdict says 'unjudged'."""
     package = state["prompt_package"]
-    images = [image for image in state.get("images", []) if image.round == package.round]
+    round_number = len(state.get("verdicts", [])) + 1
+    images = [image for image in state.get("images", []) if image.round == round_number]
     if not images:
-        return {"verdicts": [unjudged(package.round, "no image was generated")]}
+        return {"verdicts": [unjudged(round_number, "no image was generated")]}
     vision_judge = backends_for(runtime.context).judge
     if vision_judge is None:
         return {
-            "verdicts": [unjudged(package.round, "no judge model is configured")],
+            "verdicts": [unjudged(round_number, "no judge model is configured")],
             "notices": ["The image is unjudged: set CONTEXTGEN_JUDGE_MODEL to a VLM to judge it."],
         }
-    runtime.stream_writer({"node": "judge", "message": f"judging round {package.round}"})
+    runtime.stream_writer({"node": "judge", "message": f"judging round {round_number}"})
     try:
         verdict = vision_judge.judge(state["request"], package, images[-1])
     except (BackendUnavailable, StructuredOutputError) as error:
         logger.warning("judge failed: %s", error)
         return {
-            "verdicts": [unjudged(package.round, "the judge could not answer")],
+            "verdicts": [unjudged(round_number, "the judge could not answer")],
             "notices": [f"The image is unjudged: {error}"],
         }
     return {"verdicts": [verdict]}

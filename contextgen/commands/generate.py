@@ -1,0 +1,130 @@
+"""`contextgen generate "REQUEST"`: run the agent with live progress and write the run folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import uuid
+from pathlib import Path
+
+from langgraph.types import Command
+
+from contextgen.checkpoints import open_checkpointer
+from contextgen.commands import UsageError
+from contextgen.graphs.context import Context
+from contextgen.graphs.image_agent import build_graph
+from contextgen.progress_display import ProgressDisplay
+from contextgen.run_record import build_run_record, write_run_record
+from contextgen.runner import RunOutcome, run_agent
+from contextgen.tools.errors import BackendUnavailable
+from contextgen.tools.structured_output import StructuredOutputError
+
+
+def register(subcommands) -> None:
+    parser = subcommands.add_parser(
+        "generate", help="Turn a request into a grounded prompt and an image."
+    )
+    parser.add_argument("request", nargs="?", help="What to draw, in your own words.")
+    parser.add_argument("--user", help="Whose memories and preferences to use.")
+    parser.add_argument("--out", help="Run folder (default: outputs/<thread id>).")
+    parser.add_argument("--max-rounds", type=int, help="Generate-and-judge rounds at most.")
+    parser.add_argument("--interactive", action="store_true", help="Ask when the request is ambiguous.")
+    parser.add_argument("--reference", action="append", default=[], help="Reference image path/URL.")
+    parser.add_argument("--thread", help="Resume or continue this run (its thread id).")
+    parser.add_argument("--answer", help="Answer to the agent's pending question (with --thread).")
+    parser.set_defaults(run=run_generate)
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    """Run one request (or resume a thread) and print the grounded prompt and where files are."""
+    if not args.thread and not (args.request and args.request.strip()):
+        raise UsageError('give a request, e.g. contextgen generate "a red fox in snow"')
+    if args.answer and not args.thread:
+        raise UsageError("--answer needs --thread ID: the run whose question you answer")
+    thread_id = args.thread or uuid.uuid4().hex[:12]
+    out_dir = Path(args.out or Path(Context().output_dir) / thread_id)
+    overrides = {"output_dir": str(out_dir)}
+    if args.user:
+        overrides["user_id"] = args.user
+    if args.max_rounds is not None:
+        overrides["max_rounds"] = args.max_rounds
+    if args.interactive:
+        overrides["interactive"] = True
+    context = Context(**overrides)
+    checkpointer = open_checkpointer(context.data_dir)
+    agent = build_graph(checkpointer=checkpointer)
+    config = {"configurable": {"thread_id": thread_id}}
+    graph_input = first_input(agent, config, args)
+    display = ProgressDisplay()
+    print(f"run {thread_id} -> {out_dir}", file=sys.stderr)
+    while True:
+        try:
+            outcome = run_agent(
+                agent, graph_input, context=context, config=config, on_progress=display
+            )
+        except (BackendUnavailable, StructuredOutputError) as error:
+            print(f"contextgen: error: {error}", file=sys.stderr)
+            print(f"Finished steps are saved; resume with: contextgen generate --thread {thread_id}",
+                  file=sys.stderr)
+            return 1
+        write_run_record(out_dir, build_run_record(outcome, context, thread_id))
+        if not outcome.interrupt:
+            break
+        answer = ask(outcome.interrupt["question"])
+        if answer is None:
+            print(f"The agent asks: {outcome.interrupt['question']}\nAnswer with: contextgen "
+                  f'generate --thread {thread_id} --answer "..."', file=sys.stderr)
+            return 0
+        graph_input = Command(resume=answer)
+    print_summary(outcome, out_dir)
+    return 0
+
+
+def first_input(agent, config: dict, args: argparse.Namespace):
+    """New request, a resume answer, or None to continue a thread where it stopped."""
+    if not args.thread:
+        graph_input = {"request": args.request.strip(), "reference_images": args.reference}
+        if args.user:
+            graph_input["user_id"] = args.user
+        return graph_input
+    snapshot = agent.get_state(config)
+    if not snapshot.values:
+        raise UsageError(f"no run with thread id {args.thread!r}; list them with contextgen runs list")
+    if snapshot.interrupts:
+        if not args.answer:
+            raise UsageError(f"run {args.thread} waits for an answer: "
+                             f"{snapshot.interrupts[0].value['question']} (pass --answer)")
+        return Command(resume=args.answer)
+    if not snapshot.next:
+        raise UsageError(f"run {args.thread} has already finished; start a new one")
+    return None
+
+
+def ask(question: str) -> str | None:
+    """Ask on the terminal; None when there is no one to ask."""
+    if not sys.stdin.isatty():
+        return None
+    return input(f"{question}\n> ").strip()
+
+
+def print_summary(outcome: RunOutcome, out_dir: Path) -> None:
+    """The final prompt, its facts with sources, the verdicts and where the files are."""
+    state = outcome.state
+    package = state.get("prompt_package")
+    print("\nPrompt:\n  " + (package.prompt if package else "(none)"))
+    if package and package.negative_prompt:
+        print("Negative prompt:\n  " + package.negative_prompt)
+    if package and package.facts:
+        print("Facts:")
+        for fact in package.facts:
+            print(f"  - {fact.statement}  [{fact.source}]")
+    for verdict in state.get("verdicts", []):
+        if verdict.judged:
+            print(f"Round {verdict.round}: score {verdict.score:.2f}, "
+                  f"{'accepted' if verdict.accepted else 'not accepted'}"
+                  + (f" ({'; '.join(verdict.issues)})" if verdict.issues else ""))
+    for notice in dict.fromkeys(state.get("notices", [])):
+        print(f"Note: {notice}")
+    image = state.get("final_image")
+    print(f"Image: {image.path}" if image else "Image: none")
+    print(f"Run record: {out_dir / 'run.json'}  ({outcome.wall_seconds:.1f}s)")
