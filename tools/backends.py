@@ -92,9 +92,21 @@ class Backends:
     def _make_generator(self):
         if self.context.generator_model.lower() == "none":
             return None
-        from contextgen.tools.image_generator import DiffusersGenerator
+        from contextgen.tools.image_generator import DiffusersGenerator, GeneratorSettings
 
-        return DiffusersGenerator.from_context(self.context)
+        context = self.context
+        return DiffusersGenerator(
+            GeneratorSettings(
+                model=context.generator_model,
+                edit_model=context.edit_model,
+                device=context.device,
+                dtype=context.dtype,
+                steps=context.steps,
+                width=context.width,
+                height=context.height,
+                offload=context.offload,
+            )
+        )
 
     def _make_judge(self):
         from contextgen.tools.chat_models import judge_model_for
