@@ -12,7 +12,15 @@ from contextgen.graphs import state
 
 STATE_TYPES = [
     (state.__name__, name)
-    for name in ("Intent", "Evidence", "Memory", "Fact", "PromptPackage", "ImageArtifact", "Verdict")
+    for name in (
+        "Intent",
+        "Evidence",
+        "Memory",
+        "Fact",
+        "PromptPackage",
+        "ImageArtifact",
+        "Verdict",
+    )
 ]
 
 

@@ -7,7 +7,8 @@ import logging
 import os
 import sys
 
-from contextgen.commands import UsageError, corpus, generate, graph, memory
+from contextgen.commands import UsageError, bench, corpus, generate, graph, memory
+from contextgen.commands import eval as evaluate
 from contextgen.tools.errors import BackendUnavailable
 
 
@@ -19,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="Show debug logs.")
     subcommands = parser.add_subparsers(dest="command", required=True)
-    for module in (generate, corpus, memory, graph):
+    for module in (generate, corpus, memory, graph, evaluate, bench):
         module.register(subcommands)
     return parser
 

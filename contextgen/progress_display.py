@@ -31,7 +31,9 @@ class ProgressDisplay:
         step, total = event["step"], event["total"]
         width = 24
         filled = int(width * step / max(total, 1))
-        text = f"{elapsed} {event['message']}: [{'#' * filled}{'.' * (width - filled)}] {step}/{total}"
+        text = (
+            f"{elapsed} {event['message']}: [{'#' * filled}{'.' * (width - filled)}] {step}/{total}"
+        )
         if self.is_tty:
             self.stream.write("\r" + text + ("\n" if step >= total else ""))
             self.stream.flush()

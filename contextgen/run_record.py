@@ -35,8 +35,10 @@ def build_run_record(outcome: RunOutcome, context: Context, thread_id: str) -> d
         "intent": intent.model_dump() if intent else None,
         "queries": sorted({item.query for item in state.get("evidence", [])})
         or (intent.search_queries if intent else []),
-        "evidence": [item.model_dump(exclude={"content"}) | {"excerpt": item.content[:300]}
-                     for item in state.get("evidence", [])],
+        "evidence": [
+            item.model_dump(exclude={"content"}) | {"excerpt": item.content[:300]}
+            for item in state.get("evidence", [])
+        ],
         "memories_used": [memory.model_dump() for memory in state.get("memories", [])],
         "rounds": [
             {
@@ -69,7 +71,9 @@ def write_run_record(folder: Path, record: dict[str, Any]) -> Path:
             record["node_timings"] = earlier.get("node_timings", []) + record["node_timings"]
             record["path"] = earlier.get("path", []) + record["path"]
             record["seconds_per_node"] = _seconds_per_node(record["node_timings"])
-            record["wall_seconds"] = round(earlier.get("wall_seconds", 0) + record["wall_seconds"], 3)
+            record["wall_seconds"] = round(
+                earlier.get("wall_seconds", 0) + record["wall_seconds"], 3
+            )
     path.write_text(json.dumps(record, indent=2, default=str))
     return path
 
@@ -77,8 +81,10 @@ def write_run_record(folder: Path, record: dict[str, Any]) -> Path:
 def _status(outcome: RunOutcome) -> str:
     if outcome.interrupt:
         return "waiting_for_user"
-    return "finished" if outcome.state.get("prompt_package") and "accepted" in outcome.state else (
-        "incomplete"
+    return (
+        "finished"
+        if outcome.state.get("prompt_package") and "accepted" in outcome.state
+        else ("incomplete")
     )
 
 

@@ -60,8 +60,14 @@ def run_agent(
             seconds = round(time.perf_counter() - started, 4)
             if not chunk.get("interrupts"):
                 outcome.node_timings.append({"node": name, "seconds": seconds})
-            report({"event": "node_end", "node": name, "seconds": seconds,
-                    "error": str(chunk["error"]) if chunk.get("error") else None})
+            report(
+                {
+                    "event": "node_end",
+                    "node": name,
+                    "seconds": seconds,
+                    "error": str(chunk["error"]) if chunk.get("error") else None,
+                }
+            )
         elif mode == "custom":
             report({"event": "progress", **chunk})
         elif mode == "updates" and "__interrupt__" in chunk:

@@ -78,7 +78,8 @@ class Context:
     height: int = field(default=1024, metadata=_env("CONTEXTGEN_HEIGHT", "Image height in pixels."))
     seed: int = field(default=0, metadata=_env("CONTEXTGEN_SEED", "Seed of the first round."))
     offload: bool = field(
-        default=False, metadata=_env("CONTEXTGEN_OFFLOAD", "CPU offload of the pipeline (low VRAM).")
+        default=False,
+        metadata=_env("CONTEXTGEN_OFFLOAD", "CPU offload of the pipeline (low VRAM)."),
     )
     # Loop, memory, output.
     max_rounds: int = field(

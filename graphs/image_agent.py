@@ -6,9 +6,8 @@
 
 from __future__ import annotations
 
-
 from langgraph.graph import END, START, StateGraph
-from langgraph.runtime import Runtime
+from langgraph.runtime import get_runtime
 from langgraph.types import Send
 
 from contextgen.graphs.context import Context
@@ -23,26 +22,39 @@ from contextgen.nodes.search import search
 from contextgen.nodes.synthesize_prompt import synthesize_prompt
 
 
+def current_context() -> Context:
+    """The run's context. `update_state` (a state edit in Studio, `contextgen runs replay`)
+    routes without a runtime: then the defaults and environment apply."""
+    try:
+        runtime = get_runtime(Context)
+    except (RuntimeError, KeyError):
+        runtime = None
+    context = runtime.context if runtime is not None else None
+    return context if isinstance(context, Context) else Context()
 
-def route_after_intent(state: AgentState, runtime: Runtime[Context]) -> list[Send] | str:
+
+def route_after_intent(state: AgentState) -> list[Send] | str:
     """Ask the user, or research: one `search` per query beside `recall_memory`."""
     intent = state["intent"]
-    if intent.ambiguous and runtime.context.interactive and not state.get("clarification"):
+    if intent.ambiguous and current_context().interactive and not state.get("clarification"):
         return "clarify"
     searches = [Send("search", {"query": q, "round": 1}) for q in intent.search_queries]
     return [*searches, Send("recall_memory", state)]
 
 
-def route_after_judge(state: AgentState, runtime: Runtime[Context]) -> list[Send] | str:
+def route_after_judge(state: AgentState) -> list[Send] | str:
     """Accept, stop at the round limit, or loop back to research, prompt writing or an edit."""
+    context = current_context()
     verdicts = state["verdicts"]
     verdict = verdicts[-1]
-    if verdict.accepted or not verdict.judged or len(verdicts) >= runtime.context.max_rounds:
+    if verdict.accepted or not verdict.judged or len(verdicts) >= context.max_rounds:
         return "remember"
     if verdict.problem == "knowledge" and verdict.missing_knowledge:
         next_round = len(verdicts) + 1
-        return [Send("search", {"query": q, "round": next_round}) for q in verdict.missing_knowledge]
-    if verdict.problem == "local_flaw" and runtime.context.edit_model:
+        return [
+            Send("search", {"query": q, "round": next_round}) for q in verdict.missing_knowledge
+        ]
+    if verdict.problem == "local_flaw" and context.edit_model:
         return "generate"
     return "synthesize_prompt"
 

@@ -6,9 +6,12 @@ Images never live here: an `ImageArtifact` points at a file in the run's output 
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Literal
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from langgraph.channels import LastValue
+from pydantic import BaseModel, Field, TypeAdapter
 from typing_extensions import TypedDict
 
 Route = Literal["direct", "reason", "search", "search_then_reason"]
@@ -110,6 +113,21 @@ class Verdict(BaseModel):
     judged: bool = Field(default=True, description="False when no judge could look at the image.")
 
 
+class ValidatedValue(LastValue):
+    """A last-value channel that turns JSON into its declared model.
+
+    State edited in LangGraph Studio, or sent with the SDK's `update_state`, arrives as plain
+    JSON; nodes expect `Intent`, `PromptPackage`, ... objects.
+    """
+
+    @cached_property
+    def _adapter(self) -> TypeAdapter:
+        return TypeAdapter(self.typ)
+
+    def update(self, values: Sequence[Any]) -> bool:
+        return super().update([self._adapter.validate_python(value) for value in values])
+
+
 class InputState(TypedDict, total=False):
     """What a caller gives: the request, and optionally who asks and reference images."""
 
@@ -131,7 +149,8 @@ class OutputState(TypedDict, total=False):
 class AgentState(InputState, OutputState, total=False):
     """The full state passed between nodes."""
 
-    intent: Intent | None
+    intent: Annotated[Intent | None, ValidatedValue]
+    prompt_package: Annotated[PromptPackage | None, ValidatedValue]
     clarification: str
     round: int
     queries: list[str]

@@ -74,16 +74,35 @@ def analyze_intent(state: AgentState, runtime: Runtime[Context]) -> dict:
         IntentReply,
         [SystemMessage(content=INTENT_INSTRUCTIONS), HumanMessage(content=f"Request: {request}")],
     )
-    intent = normalize_intent(Intent(**reply.model_dump()))
+    intent = normalize_intent(Intent(**reply.model_dump()), request)
     return {"intent": intent, "queries": intent.search_queries}
 
 
-def normalize_intent(intent: Intent) -> Intent:
-    """Make route and queries agree: a search route always has queries, others have none."""
+def normalize_intent(intent: Intent, request: str) -> Intent:
+    """Hold the model's answer to what it can mean.
+
+    A search route always has queries and other routes have none; ambiguity needs a question;
+    a stated preference must be in the user's own words (small models copy the examples).
+    """
     needs_search = intent.route in ("search", "search_then_reason")
     queries = [q.strip() for q in intent.search_queries if q.strip()]
     if needs_search and not queries:
         queries = intent.knowledge_gaps or [intent.subject]
     if not needs_search:
         queries = []
-    return intent.model_copy(update={"search_queries": queries[:MAX_QUERIES]})
+    return intent.model_copy(
+        update={
+            "search_queries": list(dict.fromkeys(queries))[:MAX_QUERIES],
+            "ambiguous": intent.ambiguous and bool(intent.clarifying_question.strip()),
+            "stated_preferences": [
+                text for text in intent.stated_preferences if said_in(text, request)
+            ],
+        }
+    )
+
+
+def said_in(text: str, request: str) -> bool:
+    """True when every content word of `text` appears in `request`."""
+    words = {word.strip(".,;:!?\"'").lower() for word in request.split()}
+    content = [word.strip(".,;:!?\"'").lower() for word in text.split() if len(word) > 3]
+    return bool(content) and all(word in words for word in content)

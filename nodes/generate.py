@@ -35,8 +35,12 @@ def generate(state: AgentState, runtime: Runtime[Context]) -> dict:
 
     def on_step(step: int, total: int) -> None:
         runtime.stream_writer(
-            {"node": "generate", "message": f"{mode} round {round_number}", "step": step,
-             "total": total}
+            {
+                "node": "generate",
+                "message": f"{mode} round {round_number}",
+                "step": step,
+                "total": total,
+            }
         )
 
     try:

@@ -117,18 +117,20 @@ def synthesis_input(state: AgentState, evidence: list[Evidence], memories: list[
 def resolve_sources(
     replies: list[FactReply], evidence: list[Evidence], memories: list[Memory]
 ) -> tuple[list[Fact], int]:
-    """Map cited ids to real sources; facts citing nothing known are dropped and counted."""
+    """Map cited ids to real sources; drop repeats and (counted) facts citing nothing known."""
     sources = {f"E{n}": item.source for n, item in enumerate(evidence, start=1)}
     sources |= {f"M{n}": f"memory:{memory.id}" for n, memory in enumerate(memories, start=1)}
     sources["REASONING"] = "reasoning"
-    facts, dropped = [], 0
+    facts: dict[str, Fact] = {}
+    dropped = 0
     for reply in replies:
         source = sources.get(reply.source.strip().upper())
         if source is None:
             dropped += 1
             continue
-        facts.append(Fact(statement=reply.statement.strip(), source=source))
-    return facts, dropped
+        statement = reply.statement.strip()
+        facts.setdefault(statement.lower(), Fact(statement=statement, source=source))
+    return list(facts.values()), dropped
 
 
 def reference_images(state: AgentState, evidence: list[Evidence]) -> list[str]:

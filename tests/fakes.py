@@ -16,6 +16,7 @@ from PIL import Image
 from contextgen.graphs.state import ImageArtifact, Memory, PromptPackage, Verdict
 from contextgen.tools.search.base import SearchHit
 
+
 class ScriptedChatModel(BaseChatModel):
     """Answers each structured request with the next scripted reply for that schema name.
 
@@ -39,6 +40,7 @@ class ScriptedChatModel(BaseChatModel):
         text = reply if isinstance(reply, str) else json.dumps(reply)
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
 
+
 class StaticSearch:
     """Returns canned hits for queries containing a keyword; records every query."""
 
@@ -57,6 +59,7 @@ class StaticSearch:
             if keyword.lower() in query.lower():
                 return hits[:max_results]
         return []
+
 
 class ListMemory:
     """A memory store kept in a list."""
@@ -77,23 +80,43 @@ class ListMemory:
         self.preferences.append(text)
         return f"pref-{len(self.preferences)}"
 
+
 class SolidColorGenerator:
     """Writes a small solid PNG per call and reports two progress steps."""
 
     def __init__(self):
         self.calls: list[dict] = []
 
-    def generate(self, *, prompt, negative_prompt, seed, out_path, round, on_step=None,
-                 init_image=None, reference_images=None) -> ImageArtifact:
+    def generate(
+        self,
+        *,
+        prompt,
+        negative_prompt,
+        seed,
+        out_path,
+        round,
+        on_step=None,
+        init_image=None,
+        reference_images=None,
+    ) -> ImageArtifact:
         self.calls.append({"prompt": prompt, "seed": seed, "init_image": init_image})
         for step in (1, 2):
             if on_step:
                 on_step(step, 2)
         Image.new("RGB", (16, 16), (seed * 40 % 256, 90, 160)).save(out_path)
         digest = hashlib.sha256(Path(out_path).read_bytes()).hexdigest()
-        return ImageArtifact(path=out_path, sha256=digest, width=16, height=16, seed=seed,
-                             round=round, prompt=prompt, model="solid-color",
-                             edited_from=init_image)
+        return ImageArtifact(
+            path=out_path,
+            sha256=digest,
+            width=16,
+            height=16,
+            seed=seed,
+            round=round,
+            prompt=prompt,
+            model="solid-color",
+            edited_from=init_image,
+        )
+
 
 class ScriptedJudge:
     """Returns scripted verdicts in order (the last one repeats)."""
@@ -107,6 +130,7 @@ class ScriptedJudge:
         make = self.verdicts[min(len(self.seen), len(self.verdicts)) - 1]
         return make(image.round)
 
+
 def intent_reply(route: str = "search", queries: list[str] | None = None, **extra: Any) -> dict:
     """A valid IntentReply payload."""
     return {
@@ -118,6 +142,7 @@ def intent_reply(route: str = "search", queries: list[str] | None = None, **extr
         **extra,
     }
 
+
 def synthesis_reply(prompt: str = "A platypus swimming in a creek at dawn", source: str = "E1"):
     """A valid SynthesisReply payload citing one source."""
     return {
@@ -126,13 +151,23 @@ def synthesis_reply(prompt: str = "A platypus swimming in a creek at dawn", sour
         "negative_prompt": "blurry",
     }
 
-def verdict(problem: str = "none", accepted: bool = True, score: float = 0.9,
-            missing: list[str] | None = None) -> Callable[[int], Verdict]:
+
+def verdict(
+    problem: str = "none",
+    accepted: bool = True,
+    score: float = 0.9,
+    missing: list[str] | None = None,
+) -> Callable[[int], Verdict]:
     """A verdict factory for ScriptedJudge."""
     return lambda round_number: Verdict(
-        round=round_number, score=score, accepted=accepted, problem=problem,
-        issues=[] if accepted else ["wrong animal"], missing_knowledge=missing or [],
+        round=round_number,
+        score=score,
+        accepted=accepted,
+        problem=problem,
+        issues=[] if accepted else ["wrong animal"],
+        missing_knowledge=missing or [],
     )
+
 
 PLATYPUS_HIT = SearchHit(
     title="Platypus",

@@ -24,8 +24,15 @@ from tests.fakes import (
 )
 
 
-def make_backends(context, intents=None, syntheses=None, judge_verdicts=None, search=None,
-                  generator="solid", memory=None):
+def make_backends(
+    context,
+    intents=None,
+    syntheses=None,
+    judge_verdicts=None,
+    search=None,
+    generator="solid",
+    memory=None,
+):
     chat = ScriptedChatModel(
         replies={
             "IntentReply": intents or [intent_reply()],

@@ -14,12 +14,15 @@ from tests.fakes import ScriptedChatModel
 def test_judge_sends_image_and_facts_and_applies_threshold(tmp_path):
     path = tmp_path / "round-1.png"
     Image.new("RGB", (8, 8), "red").save(path)
-    image = ImageArtifact(path=str(path), sha256="", width=8, height=8, seed=0, round=1,
-                          prompt="p", model="m")
-    package = PromptPackage(prompt="a platypus", facts=[Fact(statement="It has a bill.",
-                                                             source="reasoning")])
-    vlm = ScriptedChatModel(replies={"JudgeReply": [
-        {"score": 6, "problem": "local_flaw", "issues": ["odd tail"]}]})
+    image = ImageArtifact(
+        path=str(path), sha256="", width=8, height=8, seed=0, round=1, prompt="p", model="m"
+    )
+    package = PromptPackage(
+        prompt="a platypus", facts=[Fact(statement="It has a bill.", source="reasoning")]
+    )
+    vlm = ScriptedChatModel(
+        replies={"JudgeReply": [{"score": 6, "problem": "local_flaw", "issues": ["odd tail"]}]}
+    )
     verdict = VisionJudge(vlm, accept_threshold=0.7).judge("the mammal", package, image)
     assert verdict.score == 0.6 and not verdict.accepted and verdict.problem == "local_flaw"
     content = vlm.calls[0][1][-1].content

@@ -73,7 +73,7 @@ def _invoke(bound, conversation: list[BaseMessage]) -> BaseMessage:
         if _is_connection_problem(error):
             raise ModelUnavailable(
                 f"The chat model cannot be reached ({type(error).__name__}). Check "
-                "CONTEXTGEN_CHAT_BASE_URL / OPENAI_API_KEY, or unset them to use the embedded model."
+                "CONTEXTGEN_CHAT_BASE_URL / OPENAI_API_KEY, or unset both for the embedded model."
             ) from error
         raise
 

@@ -28,8 +28,12 @@ def register(subcommands) -> None:
     parser.add_argument("--user", help="Whose memories and preferences to use.")
     parser.add_argument("--out", help="Run folder (default: outputs/<thread id>).")
     parser.add_argument("--max-rounds", type=int, help="Generate-and-judge rounds at most.")
-    parser.add_argument("--interactive", action="store_true", help="Ask when the request is ambiguous.")
-    parser.add_argument("--reference", action="append", default=[], help="Reference image path/URL.")
+    parser.add_argument(
+        "--interactive", action="store_true", help="Ask when the request is ambiguous."
+    )
+    parser.add_argument(
+        "--reference", action="append", default=[], help="Reference image path/URL."
+    )
     parser.add_argument("--thread", help="Resume or continue this run (its thread id).")
     parser.add_argument("--answer", help="Answer to the agent's pending question (with --thread).")
     parser.set_defaults(run=run_generate)
@@ -64,16 +68,21 @@ def run_generate(args: argparse.Namespace) -> int:
             )
         except (BackendUnavailable, StructuredOutputError) as error:
             print(f"contextgen: error: {error}", file=sys.stderr)
-            print(f"Finished steps are saved; resume with: contextgen generate --thread {thread_id}",
-                  file=sys.stderr)
+            print(
+                f"Finished steps are saved; resume with: contextgen generate --thread {thread_id}",
+                file=sys.stderr,
+            )
             return 1
         write_run_record(out_dir, build_run_record(outcome, context, thread_id))
         if not outcome.interrupt:
             break
         answer = ask(outcome.interrupt["question"])
         if answer is None:
-            print(f"The agent asks: {outcome.interrupt['question']}\nAnswer with: contextgen "
-                  f'generate --thread {thread_id} --answer "..."', file=sys.stderr)
+            print(
+                f"The agent asks: {outcome.interrupt['question']}\nAnswer with: contextgen "
+                f'generate --thread {thread_id} --answer "..."',
+                file=sys.stderr,
+            )
             return 0
         graph_input = Command(resume=answer)
     print_summary(outcome, out_dir)
@@ -89,11 +98,15 @@ def first_input(agent, config: dict, args: argparse.Namespace):
         return graph_input
     snapshot = agent.get_state(config)
     if not snapshot.values:
-        raise UsageError(f"no run with thread id {args.thread!r}; list them with contextgen runs list")
+        raise UsageError(
+            f"no run with thread id {args.thread!r}; list them with contextgen runs list"
+        )
     if snapshot.interrupts:
         if not args.answer:
-            raise UsageError(f"run {args.thread} waits for an answer: "
-                             f"{snapshot.interrupts[0].value['question']} (pass --answer)")
+            raise UsageError(
+                f"run {args.thread} waits for an answer: "
+                f"{snapshot.interrupts[0].value['question']} (pass --answer)"
+            )
         return Command(resume=args.answer)
     if not snapshot.next:
         raise UsageError(f"run {args.thread} has already finished; start a new one")
@@ -120,9 +133,11 @@ def print_summary(outcome: RunOutcome, out_dir: Path) -> None:
             print(f"  - {fact.statement}  [{fact.source}]")
     for verdict in state.get("verdicts", []):
         if verdict.judged:
-            print(f"Round {verdict.round}: score {verdict.score:.2f}, "
-                  f"{'accepted' if verdict.accepted else 'not accepted'}"
-                  + (f" ({'; '.join(verdict.issues)})" if verdict.issues else ""))
+            print(
+                f"Round {verdict.round}: score {verdict.score:.2f}, "
+                f"{'accepted' if verdict.accepted else 'not accepted'}"
+                + (f" ({'; '.join(verdict.issues)})" if verdict.issues else "")
+            )
     for notice in dict.fromkeys(state.get("notices", [])):
         print(f"Note: {notice}")
     image = state.get("final_image")
