@@ -7,7 +7,7 @@ export LANGGRAPH_CLI_NO_ANALYTICS=1
 export LANGGRAPH_NO_VERSION_CHECK=true
 export LANGSMITH_TRACING=false
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test lint clean browser
 
 setup: $(VENV)/.installed
 
@@ -23,8 +23,17 @@ demo: setup
 	$(BIN)/contextgen corpus seed
 	$(BIN)/contextgen generate "$(DEMO_REQUEST)" --out outputs/demo
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest
+
+# The report test opens report.html in headless Chromium: Debian's `chromium` package.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	{ if command -v apt-get >/dev/null 2>&1; then \
+	    $(SUDO) apt-get update -qq && \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "No chromium: the report-in-browser test will be skipped."; fi; }
 
 lint: setup
 	$(BIN)/ruff check .

@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from contextgen.commands import UsageError, bench, corpus, generate, graph, memory
+from contextgen.commands import UsageError, bench, corpus, generate, graph, memory, runs
 from contextgen.commands import eval as evaluate
 from contextgen.tools.errors import BackendUnavailable
 
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="Show debug logs.")
     subcommands = parser.add_subparsers(dest="command", required=True)
-    for module in (generate, corpus, memory, graph, evaluate, bench):
+    for module in (generate, corpus, memory, runs, graph, evaluate, bench):
         module.register(subcommands)
     return parser
 

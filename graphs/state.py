@@ -152,15 +152,12 @@ class AgentState(InputState, OutputState, total=False):
     intent: Annotated[Intent | None, ValidatedValue]
     prompt_package: Annotated[PromptPackage | None, ValidatedValue]
     clarification: str
-    round: int
     queries: list[str]
     evidence: Annotated[list[Evidence], operator.add]
     memories: list[Memory]
     images: Annotated[list[ImageArtifact], operator.add]
     verdicts: Annotated[list[Verdict], operator.add]
     notices: Annotated[list[str], operator.add]
-    critique: str
-    edit_next: bool
 
 
 class SearchTask(TypedDict):

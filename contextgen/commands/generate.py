@@ -14,6 +14,7 @@ from contextgen.commands import UsageError
 from contextgen.graphs.context import Context
 from contextgen.graphs.image_agent import build_graph
 from contextgen.progress_display import ProgressDisplay
+from contextgen.report_html import write_report
 from contextgen.run_record import build_run_record, write_run_record
 from contextgen.runner import RunOutcome, run_agent
 from contextgen.tools.errors import BackendUnavailable
@@ -73,7 +74,9 @@ def run_generate(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-        write_run_record(out_dir, build_run_record(outcome, context, thread_id))
+        record = build_run_record(outcome, context, thread_id)
+        write_run_record(out_dir, record)  # merges earlier invocations of the thread into record
+        write_report(out_dir, record)
         if not outcome.interrupt:
             break
         answer = ask(outcome.interrupt["question"])
