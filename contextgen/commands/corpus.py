@@ -33,9 +33,10 @@ def add_folder(args: argparse.Namespace) -> int:
     folder = Path(args.folder)
     if not folder.is_dir():
         raise UsageError(f"{folder} is not a folder of .txt/.md documents")
-    documents = list(read_documents(folder))
-    if not documents:
-        raise UsageError(f"no .txt or .md documents in {folder}")
+    try:
+        documents = list(read_documents(folder))
+    except ValueError as error:
+        raise UsageError(f"{error}; put .txt or .md files in {folder}") from error
     corpus = _corpus()
     added = corpus.add_documents(documents)
     print(f"Indexed {added} new passage(s) from {folder}; the corpus has {corpus.count()}.")

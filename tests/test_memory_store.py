@@ -1,0 +1,114 @@
+"""MemoryStore on a real embedded Chroma with the real MiniLM embeddings."""
+
+from __future__ import annotations
+
+import chromadb
+import numpy as np
+import pytest
+from chromadb.api.shared_system_client import SharedSystemClient
+
+from contextgen.graphs.state import Fact
+from contextgen.memory.embeddings import MiniLMEmbeddingFunction, default_embedding_function
+from contextgen.memory.store import MemoryStore
+
+
+@pytest.fixture
+def store(tmp_path) -> MemoryStore:
+    return MemoryStore(tmp_path / "memory")
+
+
+def test_embedding_function_is_a_chroma_embedding_function() -> None:
+    ef = default_embedding_function()
+    vectors = ef(["a red fox", "a crimson fox", "quarterly tax report"])
+    assert len(vectors) == 3 and len(vectors[0]) == 384
+    assert abs(float(np.linalg.norm(vectors[0])) - 1.0) < 1e-4
+    assert float(vectors[0] @ vectors[1]) > float(vectors[0] @ vectors[2])
+    assert not ef.is_legacy()
+    rebuilt = MiniLMEmbeddingFunction.build_from_config(ef.get_config())
+    assert rebuilt.name() == "contextgen_minilm"
+
+
+def test_survives_reopening(tmp_path) -> None:
+    path = tmp_path / "memory"
+    first = MemoryStore(path)
+    pref = first.remember_preference("ana", "I always want watercolor")
+    run = first.remember_run(
+        "ana",
+        "a mooncake product photo",
+        "round golden-brown mooncakes with a stamped lotus pattern",
+        [Fact(statement="Mooncakes are eaten at the Mid-Autumn Festival", source="wiki")],
+        accepted=True,
+        score=0.9,
+        image_path="/tmp/x.png",
+    )
+    del first
+    SharedSystemClient.clear_system_cache()  # a genuinely new client on the same folder
+    reopened = MemoryStore(path)
+    assert {m.id for m in reopened.list("ana")} == {pref, run}
+    recalled = reopened.recall("ana", "mooncakes for the Mid-Autumn Festival")
+    assert [m.id for m in recalled] == [pref, run]
+    assert "stamped lotus pattern" in recalled[1].text and "score 0.90" in recalled[1].text
+
+
+def test_users_are_isolated(store: MemoryStore) -> None:
+    ana = store.remember_preference("ana", "I like dark, moody lighting")
+    store.remember_preference("ben", "I like dark, moody lighting")
+    store.remember_fact("ben", "The platypus lays eggs", "corpus:wiki:Platypus")
+    assert [m.id for m in store.list("ana")] == [ana]
+    assert all(m.kind == "preference" for m in store.recall("ana", "platypus eggs"))
+    assert store.forget("ana", store.list("ben")[0].id) == 0  # not ana's memory
+    assert len(store.list("ben")) == 2
+
+
+def test_recall_orders_by_relevance_and_skips_unrelated(store: MemoryStore) -> None:
+    store.remember_fact("ana", "The platypus is an egg-laying mammal of Australia", "corpus:a")
+    store.remember_fact("ana", "Mooncakes are round pastries with lotus paste", "corpus:b")
+    store.remember_fact("ana", "Quarterly VAT returns are due within a month", "corpus:c")
+    store.remember_run("ana", "a koala sleeping in a eucalyptus tree", "koala, eucalyptus", [])
+    recalled = store.recall("ana", "an Australian mammal that lays eggs, in a river", k=4)
+    assert recalled[0].text.startswith("The platypus")
+    assert [m.score for m in recalled] == sorted((m.score for m in recalled), reverse=True)
+    assert not any("VAT" in m.text for m in recalled)
+
+
+def test_preferences_dedupe_and_come_newest_first(store: MemoryStore) -> None:
+    first = store.remember_preference("ana", "Always square images")
+    second = store.remember_preference("ana", "No text in the image")
+    again = store.remember_preference("ana", "  Always   square images ")
+    assert again == first
+    prefs = store.recall("ana", "", k=5)
+    assert [m.id for m in prefs] == [first, second]  # restating refreshed its date
+    assert all(m.kind == "preference" for m in prefs)
+
+
+def test_forget_one_and_all(store: MemoryStore) -> None:
+    keep = store.remember_preference("ana", "Warm colors")
+    gone = store.remember_fact("ana", "Tigers have striped skin", "corpus:t")
+    assert store.forget("ana", gone) == 1
+    assert [m.id for m in store.list("ana")] == [keep]
+    store.remember_run("ana", "a tiger", "a tiger in tall grass", [])
+    assert store.forget("ana") == 2
+    assert store.list("ana") == []
+
+
+def test_add_precomputed_bulk(store: MemoryStore) -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(300, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    texts = [f"synthetic fact {i}" for i in range(300)]
+    ids = store.add_precomputed(["u1", "u2", "u3"] * 100, "fact", texts, vectors)
+    assert len(set(ids)) == 300 and store.count() == 300
+    assert len(store.list("u2")) == 100
+
+
+def test_http_client_is_used_for_a_url(monkeypatch, tmp_path) -> None:
+    seen: dict[str, object] = {}
+
+    def fake_http_client(**kwargs: object) -> chromadb.api.ClientAPI:
+        seen.update(kwargs)
+        return chromadb.PersistentClient(str(tmp_path / "server"))
+
+    monkeypatch.setattr(chromadb, "HttpClient", fake_http_client)
+    monkeypatch.setenv("CONTEXTGEN_CHROMA_URL", "https://chroma.example:9000")
+    MemoryStore(tmp_path / "unused")
+    assert (seen["host"], seen["port"], seen["ssl"]) == ("chroma.example", 9000, True)
