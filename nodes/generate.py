@@ -55,7 +55,7 @@ def generate(state: AgentState, runtime: Runtime[Context]) -> dict:
             reference_images=package.reference_images or None,
         )
     except GeneratorUnavailable as error:
-        logger.warning("generator unavailable: %s", error)
+        logger.info("generator unavailable: %s", error)
         return {"notices": [f"No image: {error}"]}
     return {"images": [artifact]}
 

@@ -27,7 +27,7 @@ def search(task: SearchTask, runtime: Runtime[Context]) -> dict:
     try:
         hits = provider.search(query, max_results=runtime.context.max_results_per_query)
     except SearchUnavailable as error:
-        logger.warning("search unavailable: %s", error)
+        logger.info("search unavailable: %s", error)
         return {"notices": [f"Search unavailable ({error}); continued on memory and reasoning."]}
     evidence = [
         Evidence(

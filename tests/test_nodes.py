@@ -229,3 +229,53 @@ def test_best_image_prefers_highest_judged_score(tmp_path):
     ]
     assert best_image(images, verdicts).round == 2
     assert best_image(images, []).round == 3
+
+
+def test_synthesis_names_the_sourced_subject_and_cleans_negative_prompt(context, runtime):
+    evidence = [
+        Evidence(
+            id="e1",
+            query="q",
+            title="Platypus",
+            source="https://w/Platypus",
+            provider="p",
+            content="The platypus is an egg-laying mammal.",
+        )
+    ]
+    reply = synthesis_reply("A mammal swimming in a creek at dawn")
+    reply |= {
+        "subject_name": "platypus",
+        "subject_source": "E1",
+        "negative_prompt": "blurry, dark, blurry, , dark",
+    }
+    chat = ScriptedChatModel(replies={"SynthesisReply": [reply]})
+    state = {"request": "the mammal", "intent": INTENT, "evidence": evidence, "memories": []}
+    with backends(context, chat_model=chat):
+        package = synthesize_prompt(state, runtime)["prompt_package"]
+    assert package.prompt == "Platypus: A mammal swimming in a creek at dawn"
+    assert package.facts[0].statement == "The subject is: platypus."
+    assert package.facts[0].source == "https://w/Platypus"
+    assert package.negative_prompt == "blurry, dark"
+
+
+def test_select_evidence_gives_every_query_its_best_hit_first():
+    def hit(query, source, score):
+        return Evidence(
+            id=source, query=query, content="c", source=source, provider="p", score=score
+        )
+
+    evidence = [
+        hit("main", "platypus", 1.0),
+        hit("main", "hedgehog", 0.9),
+        hit("junk", "swimming", 0.99),
+        hit("junk", "pool", 0.98),
+        hit("junk", "platypus", 0.5),
+    ]
+    from contextgen.nodes.synthesize_prompt import select_evidence
+
+    assert [e.source for e in select_evidence(evidence)] == [
+        "platypus",
+        "swimming",
+        "hedgehog",
+        "pool",
+    ]
