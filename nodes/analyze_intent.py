@@ -49,18 +49,20 @@ ShortText = Annotated[str, StringConstraints(max_length=200)]
 class IntentReply(BaseModel):
     """The schema a model fills for `Intent`; bounded so small models stay on track."""
 
+    # Every field is required: grammar-constrained servers (llama.cpp) let a model skip
+    # optional fields, and small models skip the gaps they should think about first.
     subject: ShortText
-    style: ShortText = ""
-    constraints: list[ShortText] = Field(default_factory=list, max_length=5)
-    implicit: list[ShortText] = Field(default_factory=list, max_length=5)
-    knowledge_gaps: list[ShortText] = Field(default_factory=list, max_length=4)
+    style: ShortText
+    constraints: list[ShortText] = Field(max_length=5)
+    implicit: list[ShortText] = Field(max_length=5)
+    knowledge_gaps: list[ShortText] = Field(max_length=4)
     route: Literal["direct", "reason", "search", "search_then_reason"]
     search_queries: list[Annotated[str, StringConstraints(max_length=100)]] = Field(
-        default_factory=list, max_length=MAX_QUERIES
+        max_length=MAX_QUERIES
     )
-    ambiguous: bool = False
-    clarifying_question: ShortText = ""
-    stated_preferences: list[ShortText] = Field(default_factory=list, max_length=3)
+    ambiguous: bool
+    clarifying_question: ShortText
+    stated_preferences: list[ShortText] = Field(max_length=3)
 
 
 def analyze_intent(state: AgentState, runtime: Runtime[Context]) -> dict:

@@ -136,9 +136,14 @@ def intent_reply(route: str = "search", queries: list[str] | None = None, **extr
     return {
         "subject": "semiaquatic egg-laying mammal",
         "style": "photograph",
+        "constraints": [],
+        "implicit": [],
         "knowledge_gaps": ["Which animal is it?"] if route != "direct" else [],
         "route": route,
         "search_queries": queries if queries is not None else ["egg-laying mammal Australia"],
+        "ambiguous": False,
+        "clarifying_question": "",
+        "stated_preferences": [],
         **extra,
     }
 
@@ -146,6 +151,8 @@ def intent_reply(route: str = "search", queries: list[str] | None = None, **extr
 def synthesis_reply(prompt: str = "A platypus swimming in a creek at dawn", source: str = "E1"):
     """A valid SynthesisReply payload citing one source."""
     return {
+        "subject_name": "",
+        "subject_source": "",
         "facts": [{"statement": "The animal is the platypus.", "source": source}],
         "prompt": prompt,
         "negative_prompt": "blurry",

@@ -55,10 +55,10 @@ def remove_models(data_dir: Path) -> None:
 def save_tiny_generator(folder: Path) -> Path:
     """Save the tiny random Qwen-Image pipeline (in a subprocess: torch stays out of this one)."""
     code = (
-        "import sys; sys.path.insert(0, sys.argv[2]); "
-        "from tiny_pipelines import save_tiny_qwen_image_pipeline as save; save(sys.argv[1])"
+        "import sys; from contextgen.benchmarks.tiny_pipeline import "
+        "save_tiny_qwen_image_pipeline as save; save(sys.argv[1])"
     )
-    subprocess.run([sys.executable, "-c", code, str(folder), str(REPO / "tests")], check=True)
+    subprocess.run([sys.executable, "-c", code, str(folder)], check=True)
     return folder
 
 

@@ -8,10 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from PIL import Image
+
+from contextgen.benchmarks.tiny_pipeline import save_tiny_qwen_image_pipeline
 from contextgen.tools import image_generator as ig
 from contextgen.tools.errors import GeneratorUnavailable
-from PIL import Image
-from tiny_pipelines import save_tiny_qwen_image_pipeline
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Annotated
 
 import pytest
+from pydantic import BaseModel, Field
+
 from contextgen.tools.errors import ModelUnavailable
 from contextgen.tools.local_llm import weights
 from contextgen.tools.local_llm.server import embedded_base_url, stop_embedded_servers
 from contextgen.tools.local_llm.weights import EMBEDDED_MODELS, EmbeddedModel, ensure_gguf
-from pydantic import BaseModel, Field
 
 SMALL = "qwen2.5-0.5b"
 log = logging.getLogger(__name__)

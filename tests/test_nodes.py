@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from langgraph.runtime import Runtime
 
@@ -74,9 +76,8 @@ def test_structured_output_gives_up_after_one_repair():
 
 
 def test_structured_output_accepts_fenced_json():
-    chat = ScriptedChatModel(
-        replies={"IntentReply": ["```json\n" + '{"subject": "a fox", "route": "direct"}' + "\n```"]}
-    )
+    fenced = "```json\n" + json.dumps(intent_reply("direct") | {"subject": "a fox"}) + "\n```"
+    chat = ScriptedChatModel(replies={"IntentReply": [fenced]})
     from contextgen.nodes.analyze_intent import IntentReply
 
     assert invoke_structured(chat, IntentReply, []).subject == "a fox"

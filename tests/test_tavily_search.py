@@ -6,10 +6,11 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from fake_tavily_server import FakeTavily, start_fake_tavily, stop_fake_tavily
+
 from contextgen.tools.errors import SearchUnavailable
 from contextgen.tools.search.base import SearchProvider
 from contextgen.tools.search.tavily import ANSWER_TITLE, TavilySearch
-from fake_tavily_server import FakeTavily, start_fake_tavily, stop_fake_tavily
 
 KEY = "tvly-test-SECRET-0123456789"
 

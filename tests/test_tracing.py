@@ -30,9 +30,11 @@ from tests.fakes import (PLATYPUS_HIT, ListMemory, ScriptedChatModel, SolidColor
                          StaticSearch, intent_reply, synthesis_reply)
 context = Context(data_dir=sys.argv[2], output_dir=sys.argv[3], generator_model="none")
 chat = ScriptedChatModel(replies={"IntentReply": [intent_reply()],
-                                  "SynthesisReply": [synthesis_reply("A platypus " + "x" * 650)],
-                                  "JudgeReply": [{"score": 9, "problem": "none"}]})
-backends = Backends(context, chat_model=chat, search=StaticSearch({"mammal": [PLATYPUS_HIT]}),
+                                  "SynthesisReply": [synthesis_reply()],
+                                  "JudgeReply": [{"score": 9, "problem": "none", "issues": [],
+                                                  "missing_knowledge": []}]})
+long_hit = PLATYPUS_HIT.model_copy(update={"content": "A platypus " + "x" * 900})
+backends = Backends(context, chat_model=chat, search=StaticSearch({"mammal": [long_hit]}),
                     memory=ListMemory(), generator=SolidColorGenerator(),
                     judge=VisionJudge(chat))
 with use_backends(backends):
@@ -78,8 +80,12 @@ def langsmith_endpoint():
 
 def test_scrubber_trims_images_long_text_and_lists():
     image = {"type": "image_url", "image_url": {"url": "data:image/png;base64," + "A" * 9000}}
-    payload = {"messages": [{"content": [image]}], "evidence": ["e"] * 25, "prompt": "p" * 2000,
-               "score": 0.9}
+    payload = {
+        "messages": [{"content": [image]}],
+        "evidence": ["e"] * 25,
+        "prompt": "p" * 2000,
+        "score": 0.9,
+    }
     scrubbed = scrub_trace_payload(payload)
     url = scrubbed["messages"][0]["content"][0]["image_url"]["url"]
     assert url.startswith("[image data") and "AAAA" not in url
@@ -89,14 +95,29 @@ def test_scrubber_trims_images_long_text_and_lists():
 
 def test_traces_reach_langsmith_without_images_or_long_texts(langsmith_endpoint, tmp_path):
     env = {
-        "PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "HF_HUB_OFFLINE": "1",
-        "LANGSMITH_TRACING": "true", "LANGSMITH_ENDPOINT": langsmith_endpoint,
-        "LANGSMITH_API_KEY": "lsv2-test-key", "LANGSMITH_PROJECT": "contextgen-test",
-        "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "HF_HUB_OFFLINE": "1",
+        "LANGSMITH_TRACING": "true",
+        "LANGSMITH_ENDPOINT": langsmith_endpoint,
+        "LANGSMITH_API_KEY": "lsv2-test-key",
+        "LANGSMITH_PROJECT": "contextgen-test",
+        "NO_PROXY": "127.0.0.1",
+        "no_proxy": "127.0.0.1",
     }
     done = subprocess.run(
-        [sys.executable, "-c", RUN_WITH_FAKES, str(REPO), str(tmp_path / "data"),
-         str(tmp_path / "out")], env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            RUN_WITH_FAKES,
+            str(REPO),
+            str(tmp_path / "data"),
+            str(tmp_path / "out"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     sent = b"".join(Recorder.bodies)
@@ -106,7 +127,7 @@ def test_traces_reach_langsmith_without_images_or_long_texts(langsmith_endpoint,
     assert payloads, "no run inputs or outputs reached the endpoint"
     assert b"image data" in payloads  # the judge's image was there, and was replaced
     assert b";base64," not in payloads
-    assert b"x" * (MAX_TRACE_CHARS + 1) not in payloads  # the long prompt was cut
+    assert b"x" * (MAX_TRACE_CHARS + 1) not in payloads  # the long search result was cut
 
 
 def traced_inputs_and_outputs(bodies: list[bytes]) -> bytes:

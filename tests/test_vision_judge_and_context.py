@@ -21,7 +21,16 @@ def test_judge_sends_image_and_facts_and_applies_threshold(tmp_path):
         prompt="a platypus", facts=[Fact(statement="It has a bill.", source="reasoning")]
     )
     vlm = ScriptedChatModel(
-        replies={"JudgeReply": [{"score": 6, "problem": "local_flaw", "issues": ["odd tail"]}]}
+        replies={
+            "JudgeReply": [
+                {
+                    "score": 6,
+                    "problem": "local_flaw",
+                    "issues": ["odd tail"],
+                    "missing_knowledge": [],
+                }
+            ]
+        }
     )
     verdict = VisionJudge(vlm, accept_threshold=0.7).judge("the mammal", package, image)
     assert verdict.score == 0.6 and not verdict.accepted and verdict.problem == "local_flaw"

@@ -29,8 +29,8 @@ class JudgeReply(BaseModel):
 
     score: int = Field(ge=0, le=10)
     problem: Literal["none", "knowledge", "prompt", "local_flaw"]
-    issues: list[str] = Field(default_factory=list, max_length=5)
-    missing_knowledge: list[str] = Field(default_factory=list, max_length=3)
+    issues: list[str] = Field(max_length=5)
+    missing_knowledge: list[str] = Field(max_length=3)
 
 
 class VisionJudge:

@@ -1,7 +1,8 @@
-"""Tiny, randomly initialised diffusers pipelines for tests, built from configs only.
+"""A tiny, randomly initialised Qwen-Image pipeline built from configs only (nothing is
+downloaded), for the generator benchmark and the tests: it exercises the real `from_pretrained`
+load path and the pipeline cache in seconds on a CPU.
 
-Nothing is downloaded: the models come from small configs and the tokenizer is a
-byte-level BPE vocabulary built here (no merges: one token per byte, plus Qwen's
+The tokenizer is a byte-level BPE vocabulary built here (one token per byte, plus Qwen's
 special tokens), wrapped as transformers' `Qwen2Tokenizer`.
 """
 

@@ -1,0 +1,84 @@
+"""`contextgen eval FILE --out DIR`: measure context closure (and image quality) on a benchmark."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from contextgen.commands import UsageError
+
+
+def register(subcommands) -> None:
+    parser = subcommands.add_parser(
+        "eval",
+        help="Evaluate the agent (and the bare request with --baseline) on a benchmark file.",
+        description="Reads WISE / WISE-Verified JSON, T2I-ReasonBench-style JSON(L) or plain "
+        "JSONL ({id, prompt, expected, keywords}); writes results.jsonl (resumable), summary.md "
+        "and scaling.png into --out.",
+    )
+    parser.add_argument("file", help="Benchmark file.")
+    parser.add_argument("--out", required=True, help="Output folder (a rerun resumes in it).")
+    parser.add_argument("--baseline", action="store_true",
+                        help="Also score the bare path: the request itself as the prompt.")
+    parser.add_argument("--limit", type=int, help="Evaluate the first N items only.")
+    parser.add_argument("--categories", help="Comma-separated categories or subcategories.")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="Items evaluated at once (useful with remote endpoints).")
+    parser.add_argument("--max-rounds", type=int, help="Generate-and-judge rounds at most.")
+    parser.add_argument("--use-memory", action="store_true",
+                        help="Let the agent recall and store memories (off: items independent).")
+    parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
+    parser.set_defaults(run=run_eval)
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from contextgen.evaluation.harness import EvalHarness, EvalOptions, select_items
+    from contextgen.evaluation.items import ItemFormatError, load_items
+    from contextgen.evaluation.summary import PLOT_FILE, SUMMARY_FILE, write_reports
+    from contextgen.graphs.context import Context
+
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    try:
+        items = load_items(args.file)
+    except ItemFormatError as error:
+        raise UsageError(str(error)) from error
+    options = EvalOptions(
+        baseline=args.baseline, limit=args.limit, workers=args.workers,
+        categories=[c for c in (args.categories or "").split(",") if c.strip()],
+        use_memory=args.use_memory,
+    )
+    if not select_items(items, options):
+        raise UsageError(f"no items in {args.file} match --categories {args.categories}")
+    overrides = {"max_rounds": args.max_rounds} if args.max_rounds else {}
+    context = Context(**overrides)
+    out_dir = Path(args.out)
+    harness = EvalHarness(context, out_dir, options=options)
+    pending = harness.pending(select_items(items, options))
+    print(f"{len(pending)} run(s) to do -> {out_dir}", file=sys.stderr)
+
+    def progress(iterable):
+        return tqdm(iterable, total=len(pending), desc="eval", unit="run",
+                    disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
+
+    records = harness.run(items, progress=progress)
+    selected = {item.id for item in select_items(items, options)}
+    records = [r for r in records if str(r["id"]) in selected]
+    summary = write_reports(records, out_dir, title=f"contextgen eval: {Path(args.file).name}")
+    overall = summary["table"]["overall"]
+    for arm in summary["arms"]:
+        row = overall[arm]
+        keyword = "" if row["keyword_hit"] is None else f", keyword hit {row['keyword_hit']:.0%}"
+        image = "" if row["wiscore"] is None else f", WiScore {row['wiscore']:.3f}"
+        print(f"{arm}: closure {row['closure']:.0%} of {row['n']}{keyword}{image}")
+    errors = sum(summary["cost"][arm]["errors"] for arm in summary["arms"])
+    if errors:
+        print(f"{errors} run(s) failed (see 'error' in results.jsonl); rerun to retry them.",
+              file=sys.stderr)
+    print(f"Wrote {out_dir / 'results.jsonl'}, {out_dir / SUMMARY_FILE}, {out_dir / PLOT_FILE}")
+    return 0

@@ -1,0 +1,279 @@
+"""Run benchmark items through the agent (and the bare baseline), score them, append results.
+
+`results.jsonl` gets one line per item and arm as soon as it is scored, so an interrupted
+evaluation resumes where it stopped: finished (id, arm) pairs are skipped on a rerun, failed
+ones are tried again. The agent sees only the item's request; the answer key goes to the
+judges alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from contextgen.evaluation.closure import ClosureJudge, keyword_hit
+from contextgen.evaluation.image_score import ImageScorer
+from contextgen.evaluation.items import EvalItem
+from contextgen.graphs.context import Context
+
+logger = logging.getLogger(__name__)
+
+RESULTS_FILE = "results.jsonl"
+ARMS = ("agent", "baseline")
+
+
+class NoMemory:
+    """A memory that recalls nothing and keeps nothing: items must not see each other's runs."""
+
+    def recall(self, user_id: str, query: str, k: int = 5) -> list:
+        return []
+
+    def remember_run(self, user_id: str, **run: Any) -> str:
+        return "not-stored"
+
+    def remember_preference(self, user_id: str, text: str) -> str:
+        return "not-stored"
+
+
+@dataclass
+class EvalOptions:
+    """What to run: which arms, how many items, which categories, how many at once."""
+
+    baseline: bool = False
+    limit: int | None = None
+    categories: list[str] = field(default_factory=list)
+    workers: int = 1
+    use_memory: bool = False
+
+
+def select_items(items: list[EvalItem], options: EvalOptions) -> list[EvalItem]:
+    """Filter by category (or subcategory, case-insensitive), then keep the first `limit`."""
+    if options.categories:
+        wanted = {c.strip().casefold() for c in options.categories if c.strip()}
+        items = [i for i in items
+                 if i.category.casefold() in wanted or i.subcategory.casefold() in wanted]
+    return items[: options.limit] if options.limit else items
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    """The latest line for each (id, arm) in a results file (later lines win)."""
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:  # a line cut short by a kill: redo that item
+                    continue
+                latest[(str(record["id"]), record.get("arm", "agent"))] = record
+    return list(latest.values())
+
+
+class EvalHarness:
+    """Evaluate items with one set of backends, writing `results.jsonl` into `out_dir`."""
+
+    def __init__(
+        self,
+        context: Context,
+        out_dir: str | Path,
+        *,
+        backends=None,
+        closure_judge: ClosureJudge | None = None,
+        image_scorer: ImageScorer | None = None,
+        options: EvalOptions | None = None,
+        agent=None,
+    ):
+        from contextgen.tools.backends import Backends
+
+        self.context = context
+        self.out_dir = Path(out_dir)
+        self.options = options or EvalOptions()
+        if backends is None:
+            backends = Backends(context) if self.options.use_memory else Backends(
+                context, memory=NoMemory()
+            )
+        self.backends = backends
+        self._closure_judge = closure_judge
+        self._image_scorer = image_scorer
+        self._agent = agent
+        self._write_lock = threading.Lock()
+
+    @property
+    def results_path(self) -> Path:
+        return self.out_dir / RESULTS_FILE
+
+    # -- judges and the agent, made on first use ------------------------------------------
+
+    @property
+    def closure_judge(self) -> ClosureJudge:
+        if self._closure_judge is None:
+            from contextgen.evaluation.closure import closure_judge_model
+
+            self._closure_judge = ClosureJudge(closure_judge_model(self.context))
+        return self._closure_judge
+
+    @property
+    def image_scorer(self) -> ImageScorer | None:
+        """The VLM image scorer when a judge model is configured, else None."""
+        if self._image_scorer is None and self.context.judge_model:
+            from contextgen.tools.chat_models import judge_model_for
+
+            self._image_scorer = ImageScorer(judge_model_for(self.context))
+        return self._image_scorer
+
+    @property
+    def agent(self):
+        if self._agent is None:
+            from contextgen.graphs.image_agent import build_graph
+
+            self._agent = build_graph()
+        return self._agent
+
+    # -- running -------------------------------------------------------------------------
+
+    def pending(self, items: list[EvalItem]) -> list[tuple[EvalItem, str]]:
+        """(item, arm) pairs not yet finished in results.jsonl."""
+        done = {
+            (str(r["id"]), r.get("arm", "agent"))
+            for r in read_results(self.results_path)
+            if not r.get("error")
+        }
+        arms = ARMS if self.options.baseline else ARMS[:1]
+        return [(item, arm) for item in items for arm in arms if (item.id, arm) not in done]
+
+    def run(
+        self, items: list[EvalItem], progress: Callable[[Iterable], Iterable] | None = None
+    ) -> list[dict[str, Any]]:
+        """Evaluate the pending (item, arm) pairs; returns every result in the file."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        tasks = self.pending(select_items(items, self.options))
+        wrap = progress or (lambda iterable: iterable)
+        if self.options.workers <= 1:
+            for item, arm in wrap(tasks):
+                self._append(self.evaluate(item, arm))
+        else:
+            with ThreadPoolExecutor(self.options.workers, thread_name_prefix="eval") as pool:
+                futures = [pool.submit(self.evaluate, item, arm) for item, arm in tasks]
+                for future in wrap(as_completed(futures)):
+                    self._append(future.result())
+        return read_results(self.results_path)
+
+    def evaluate(self, item: EvalItem, arm: str) -> dict[str, Any]:
+        """One item through one arm, scored. Failures are recorded, never raised."""
+        from contextgen.tools.backends import use_backends
+
+        record: dict[str, Any] = {
+            "id": item.id, "arm": arm, "category": item.category,
+            "subcategory": item.subcategory, "request": item.prompt,
+        }
+        item_dir = self.out_dir / "images" / arm / _safe_name(item.id)
+        context = replace(self.context, output_dir=str(item_dir))
+        with use_backends(self.backends):
+            try:
+                run = self._run_agent(item, context) if arm == "agent" else self._run_baseline(
+                    item, context
+                )
+                record |= run
+                record |= self._score(item, record)
+                record["error"] = None
+            except Exception as error:  # one failing item must not stop the evaluation
+                logger.warning("item %s (%s) failed: %s", item.id, arm, error)
+                record.setdefault("final_prompt", None)
+                record |= {"closure": False, "closure_reason": f"the run failed: {error}",
+                           "keyword_hit": False if item.answer.keywords else None,
+                           "error": f"{type(error).__name__}: {error}"}
+        record["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        return record
+
+    def _run_agent(self, item: EvalItem, context: Context) -> dict[str, Any]:
+        from contextgen.runner import run_agent
+
+        # Only the request goes in: the answer key never reaches the agent.
+        outcome = run_agent(self.agent, {"request": item.prompt}, context=context,
+                            config={"configurable": {"thread_id": f"eval-{item.id}"}})
+        state = outcome.state
+        package = state.get("prompt_package")
+        verdicts = state.get("verdicts", [])
+        intent = state.get("intent")
+        per_node: dict[str, float] = Counter()
+        for timing in outcome.node_timings:
+            per_node[timing["node"]] += timing["seconds"]
+        totals = outcome.llm_usage.totals()
+        image = state.get("final_image")
+        return {
+            "final_prompt": package.prompt if package else None,
+            "facts": [f.model_dump() for f in package.facts] if package else [],
+            "route": intent.route if intent else None,
+            "rounds": len(verdicts) or (1 if package else 0),
+            "round_scores": [v.score for v in verdicts if v.judged],
+            "accepted": bool(state.get("accepted")),
+            "image": image.path if image else None,
+            "wall_seconds": outcome.wall_seconds,
+            "seconds_per_node": {k: round(v, 4) for k, v in per_node.items()},
+            "llm_calls": int(totals["calls"]),
+            "input_tokens": int(totals["input_tokens"]),
+            "output_tokens": int(totals["output_tokens"]),
+            "llm_per_node": {k: dict(v) for k, v in outcome.llm_usage.per_node.items()},
+            "search_calls": outcome.path.count("search"),
+            "images_generated": len(state.get("images", [])),
+            "notices": list(dict.fromkeys(state.get("notices", []))),
+        }
+
+    def _run_baseline(self, item: EvalItem, context: Context) -> dict[str, Any]:
+        """The bare path: the request itself is the prompt; an image when a generator exists."""
+        started = time.perf_counter()
+        from contextgen.tools.errors import GeneratorUnavailable
+
+        image_path, seconds, notices = None, {}, []
+        if self.image_scorer is not None and self.backends.generator is not None:
+            Path(context.output_dir).mkdir(parents=True, exist_ok=True)
+            try:
+                artifact = self.backends.generator.generate(
+                    prompt=item.prompt, negative_prompt="", seed=context.seed,
+                    out_path=str(Path(context.output_dir) / "round-1.png"), round=1,
+                )
+                image_path = artifact.path
+            except GeneratorUnavailable as error:  # as the agent's generate node does
+                notices.append(f"No image: {error}")
+            seconds = {"generate": round(time.perf_counter() - started, 4)}
+        return {
+            "final_prompt": item.prompt, "facts": [], "route": None, "rounds": 0,
+            "round_scores": [], "accepted": None, "image": image_path,
+            "wall_seconds": round(time.perf_counter() - started, 3),
+            "seconds_per_node": seconds, "llm_calls": 0, "input_tokens": 0,
+            "output_tokens": 0, "llm_per_node": {}, "search_calls": 0,
+            "images_generated": 1 if image_path else 0, "notices": notices,
+        }
+
+    def _score(self, item: EvalItem, record: dict[str, Any]) -> dict[str, Any]:
+        prompt = record.get("final_prompt") or ""
+        started = time.perf_counter()
+        verdict = self.closure_judge.judge(item.prompt, item.answer, prompt)
+        scores: dict[str, Any] = {
+            "closure": verdict.closed,
+            "closure_reason": verdict.reason,
+            "keyword_hit": keyword_hit(item.answer.keywords, prompt),
+            "closure_judge_seconds": round(time.perf_counter() - started, 3),
+            "image_score": None,
+        }
+        if record.get("image") and self.image_scorer is not None:
+            scores["image_score"] = self.image_scorer.score(item.prompt, item.answer,
+                                                            record["image"])
+        return scores
+
+    def _append(self, record: dict[str, Any]) -> None:
+        with self._write_lock, self.results_path.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(record, default=str) + "\n")
+
+
+def _safe_name(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:80] or "item"

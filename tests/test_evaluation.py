@@ -1,0 +1,345 @@
+"""The evaluation harness: readers, scoring, resumable results, reports, and the CLI on the
+real embedded model (slow)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+
+from contextgen.evaluation.closure import ClosureVerdict, grounded, keyword_hit
+from contextgen.evaluation.harness import EvalHarness, EvalOptions, read_results
+from contextgen.evaluation.image_score import (
+    WISE_GROUP_WEIGHTS,
+    weighted_overall,
+    wiscore,
+    wise_group,
+)
+from contextgen.evaluation.items import AnswerKey, EvalItem, ItemFormatError, load_items
+from contextgen.evaluation.summary import scaling_curve, summarize, write_reports
+from contextgen.tools.backends import Backends
+from tests.fakes import (
+    PLATYPUS_HIT,
+    ListMemory,
+    ScriptedJudge,
+    SolidColorGenerator,
+    StaticSearch,
+    intent_reply,
+    synthesis_reply,
+    verdict,
+)
+
+DATA = Path(__file__).parent / "data"
+SAMPLE = DATA / "eval_sample.jsonl"
+WISE_SAMPLE = DATA / "wise_sample.json"
+SECRET = "SECRET-ANSWER-xyzzy"
+
+
+class RecordingChatModel(BaseChatModel):
+    """Scripted structured replies; keeps every message the agent's model is shown."""
+
+    seen: list[BaseMessage] = []
+    prompt: str = "A platypus swimming in a creek at dawn"
+
+    @property
+    def _llm_type(self) -> str:
+        return "recording"
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+        self.seen.extend(messages)
+        schema = kwargs["response_format"]["json_schema"]["name"]
+        reply = intent_reply() if schema == "IntentReply" else synthesis_reply(self.prompt)
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(json.dumps(reply)))])
+
+
+class RecordingClosureJudge:
+    """Closes the gap when the prompt contains the first keyword (or 'platypus')."""
+
+    def __init__(self):
+        self.seen: list[tuple[str, AnswerKey, str]] = []
+
+    def judge(self, request: str, answer: AnswerKey, prompt: str) -> ClosureVerdict:
+        self.seen.append((request, answer, prompt))
+        word = answer.keywords[0][0] if answer.keywords else "platypus"
+        closed = word.lower() in prompt.lower()
+        return ClosureVerdict(quote=word if closed else "",
+                              reason=f"{'names' if closed else 'lacks'} {word}", closed=closed)
+
+
+class FakeImageScorer:
+    def __init__(self):
+        self.seen: list[str] = []
+
+    def score(self, request: str, answer: AnswerKey, image_path: str) -> dict:
+        self.seen.append(image_path)
+        return {"consistency": 2, "realism": 1, "aesthetics": 1, "wiscore": wiscore(2, 1, 1),
+                "verified": True, "reason": "fine"}
+
+
+def fake_backends(context, generator=None, judge=None) -> Backends:
+    return Backends(
+        context,
+        chat_model=RecordingChatModel(seen=[]),
+        search=StaticSearch({"mammal": [PLATYPUS_HIT]}),
+        memory=ListMemory(),
+        generator=generator,
+        judge=judge,
+    )
+
+
+def harness(context, out, **kwargs) -> EvalHarness:
+    options = kwargs.pop("options", EvalOptions(baseline=True))
+    return EvalHarness(context, out, backends=kwargs.pop("backends", fake_backends(context)),
+                       closure_judge=kwargs.pop("closure_judge", RecordingClosureJudge()),
+                       options=options, **kwargs)
+
+
+# -- readers ---------------------------------------------------------------------------------
+
+
+def test_reads_plain_jsonl_sample_with_keyword_groups():
+    items = load_items(SAMPLE)
+    assert len(items) == 8
+    by_id = {item.id: item for item in items}
+    assert by_id["festival-pastry"].answer.keywords == [["mooncake", "moon cake", "mooncakes"]]
+    assert by_id["old-copper-roof"].answer.keywords == [["green", "verdigris", "patina"]]
+    assert by_id["monterey-guitar"].answer.keywords == []
+    assert {item.category for item in items} == {"cultural", "natural_science", "spatio_temporal"}
+
+
+def test_reads_wise_format():
+    items = load_items(WISE_SAMPLE)
+    assert [item.id for item in items] == ["1", "402", "801"]
+    assert items[0].category == "Cultural knowledge" and items[0].subcategory == "Festival"
+    assert "glutinous rice" in items[0].answer.expected
+    assert items[0].answer.keywords == []
+    assert [wise_group(item) for item in items] == ["cultural", "time", "chemistry"]
+
+
+def test_reads_t2i_reasonbench_style(tmp_path):
+    path = tmp_path / "idiom.jsonl"
+    path.write_text(
+        json.dumps({"id": 7, "prompt": "A man who spills the beans at dinner",
+                    "explicit_meaning": "A man revealing a secret to shocked guests",
+                    "evaluation_criteria": ["shows guests reacting", "no literal beans"]})
+        + "\n"
+    )
+    (item,) = load_items(path)
+    assert item.id == "7" and item.category == "idiom"
+    assert "revealing a secret" in item.answer.expected
+    assert "no literal beans" in item.answer.expected
+
+
+def test_rejects_unknown_format(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"question": "no prompt here"}\n')
+    with pytest.raises(ItemFormatError, match="Prompt"):
+        load_items(path)
+
+
+# -- scoring ---------------------------------------------------------------------------------
+
+
+def test_keyword_hit_any_synonym_case_insensitive_whole_words():
+    assert keyword_hit([["mooncake", "moon cake"]], "Golden MOON CAKE on a plate") is True
+    assert keyword_hit([["ice"]], "a service counter") is False
+    assert keyword_hit([["crane"], ["grey", "gray"]], "a gray crowned crane") is True
+    assert keyword_hit([["crane"], ["grey", "gray"]], "a crowned crane") is False
+    assert keyword_hit([], "anything") is None
+
+
+def test_closed_verdict_needs_a_quote_found_in_the_prompt():
+    prompt = "Round golden Mooncakes with a lotus stamp on a plate"
+    kept = grounded(ClosureVerdict(quote="mooncakes with", reason="names it", closed=True), prompt)
+    assert kept.closed is True
+    invented = grounded(ClosureVerdict(quote="moon cake", reason="names it", closed=True), prompt)
+    assert invented.closed is False and "Overruled" in invented.reason
+    unquoted = ClosureVerdict(quote="", reason="names it", closed=True)
+    assert grounded(unquoted, prompt).closed is False
+    assert grounded(ClosureVerdict(quote="", reason="no", closed=False), prompt).closed is False
+
+
+def test_wiscore_and_wise_weights():
+    assert wiscore(2, 2, 2) == 1.0
+    assert wiscore(1, 2, 0) == pytest.approx((0.7 + 0.4) / 2)
+    assert sum(WISE_GROUP_WEIGHTS.values()) == pytest.approx(1.0)
+    assert weighted_overall({"cultural": 1.0, "time": 0.0}) == pytest.approx(0.4 / 0.567, 1e-3)
+    assert weighted_overall({"unknown": 1.0}) is None
+
+
+# -- the harness -----------------------------------------------------------------------------
+
+
+def test_answer_key_never_reaches_the_agent(context, tmp_path):
+    items = load_items(SAMPLE) + [
+        EvalItem(id="sentinel", prompt="the egg-laying mammal", category="cultural",
+                 answer=AnswerKey(expected=SECRET, keywords=[["zzsecretword"]]))
+    ]
+    backends = fake_backends(context)
+    judge = RecordingClosureJudge()
+    harness(context, tmp_path / "eval", backends=backends, closure_judge=judge).run(items)
+    shown = "\n".join(str(m.content) for m in backends.chat_model.seen)
+    assert shown  # the agent did run
+    for item in items:
+        assert item.answer.expected not in shown
+    assert SECRET not in shown and "zzsecretword" not in shown
+    assert "verdigris" not in shown and "Stratocaster" not in shown
+    # only the judge saw the answer keys
+    assert any(answer.expected == SECRET for _, answer, _ in judge.seen)
+
+
+def test_results_have_required_fields_for_both_arms(context, tmp_path):
+    out = tmp_path / "eval"
+    items = load_items(SAMPLE)
+    records = harness(context, out, options=EvalOptions(baseline=True, limit=3)).run(items)
+    assert len(records) == 6
+    assert len((out / "results.jsonl").read_text().splitlines()) == 6
+    for record in records:
+        for field in ("id", "closure", "keyword_hit", "final_prompt", "wall_seconds",
+                      "seconds_per_node", "llm_calls", "input_tokens", "output_tokens",
+                      "search_calls", "rounds", "images_generated", "closure_reason"):
+            assert field in record, field
+        assert isinstance(record["closure"], bool)
+        assert record["error"] is None
+    agent = {r["id"]: r for r in records if r["arm"] == "agent"}
+    baseline = {r["id"]: r for r in records if r["arm"] == "baseline"}
+    assert agent["festival-pastry"]["llm_calls"] == 2
+    assert agent["festival-pastry"]["search_calls"] == 1
+    assert agent["festival-pastry"]["rounds"] == 1
+    assert baseline["festival-pastry"]["final_prompt"] == items[0].prompt
+    assert baseline["festival-pastry"]["llm_calls"] == 0
+    assert agent["festival-pastry"]["keyword_hit"] is False  # the fake always draws a platypus
+
+
+def test_rerun_skips_finished_items_and_retries_failures(context, tmp_path):
+    out = tmp_path / "eval"
+    items = load_items(SAMPLE)[:2]
+    first = harness(context, out, options=EvalOptions(limit=2))
+    first.run(items)
+    assert len(read_results(out / "results.jsonl")) == 2
+    # mark one as failed: only that one runs again
+    lines = (out / "results.jsonl").read_text().splitlines()
+    failed = json.loads(lines[0]) | {"error": "boom"}
+    (out / "results.jsonl").write_text("\n".join([json.dumps(failed), lines[1]]) + "\n")
+    backends = fake_backends(context)
+    again = harness(context, out, backends=backends, options=EvalOptions(limit=2))
+    assert [(i.id, arm) for i, arm in again.pending(items)] == [(failed["id"], "agent")]
+    again.run(items)
+    assert len(backends.chat_model.seen) > 0
+    assert all(not r["error"] for r in read_results(out / "results.jsonl"))
+    third = fake_backends(context)
+    harness(context, out, backends=third, options=EvalOptions(limit=2)).run(items)
+    assert third.chat_model.seen == []  # nothing left to do
+
+
+def test_failing_item_is_recorded_not_raised(context, tmp_path):
+    class Broken(RecordingChatModel):
+        def _generate(self, *args, **kwargs):
+            raise RuntimeError("model exploded")
+
+    backends = Backends(context, chat_model=Broken(seen=[]), search=None, memory=ListMemory(),
+                        generator=None, judge=None)
+    (record,) = harness(context, tmp_path / "e", backends=backends,
+                        options=EvalOptions(limit=1)).run(load_items(SAMPLE))
+    assert record["closure"] is False and "model exploded" in record["error"]
+
+
+def test_workers_evaluate_concurrently_with_same_results(context, tmp_path):
+    records = harness(context, tmp_path / "e",
+                      options=EvalOptions(baseline=True, workers=3)).run(load_items(SAMPLE))
+    assert len(records) == 16 and all(r["error"] is None for r in records)
+
+
+def test_images_scored_with_wise_rubric_for_agent_and_raw_request_baseline(context, tmp_path):
+    generator = SolidColorGenerator()
+    backends = fake_backends(context, generator=generator, judge=ScriptedJudge([verdict()]))
+    scorer = FakeImageScorer()
+    items = load_items(WISE_SAMPLE)
+    records = harness(context, tmp_path / "e", backends=backends, image_scorer=scorer,
+                      options=EvalOptions(baseline=True)).run(items)
+    baseline_prompts = [call["prompt"] for call in generator.calls
+                        if call["prompt"] in {i.prompt for i in items}]
+    assert sorted(baseline_prompts) == sorted(i.prompt for i in items)
+    assert len(scorer.seen) == 6
+    assert all(r["image_score"]["wiscore"] == pytest.approx(0.85) for r in records)
+    agent = [r for r in records if r["arm"] == "agent"]
+    assert all(r["images_generated"] == 1 and r["round_scores"] == [0.9] for r in agent)
+    summary = summarize(records)
+    assert summary["wise"]["agent"] == pytest.approx(0.85)
+    assert summary["table"]["overall"]["agent"]["verified"] == 1.0
+
+
+# -- reports ---------------------------------------------------------------------------------
+
+
+def _record(item_id, arm, category, closure, rounds=1, keyword=None):
+    return {"id": item_id, "arm": arm, "category": category, "closure": closure,
+            "keyword_hit": keyword, "rounds": rounds, "wall_seconds": 1.0, "llm_calls": 2,
+            "seconds_per_node": {"analyze_intent": 0.5}, "image_score": None}
+
+
+def test_summary_tables_deltas_and_plot(tmp_path):
+    records = [
+        _record("a", "agent", "cultural", True, keyword=True),
+        _record("b", "agent", "cultural", True, rounds=2, keyword=False),
+        _record("c", "agent", "science", False),
+        _record("a", "baseline", "cultural", False, rounds=0, keyword=False),
+        _record("b", "baseline", "cultural", True, rounds=0, keyword=False),
+        _record("c", "baseline", "science", False, rounds=0),
+    ]
+    summary = write_reports(records, tmp_path)
+    table = summary["table"]
+    assert table["cultural"]["agent"]["closure"] == 1.0
+    assert table["cultural"]["baseline"]["closure"] == 0.5
+    assert table["overall"]["agent"]["keyword_hit"] == 0.5
+    markdown = (tmp_path / "summary.md").read_text()
+    assert "| cultural | 2 | 100.0% | 50.0% | +50.0 pt |" in markdown
+    assert "**overall**" in markdown and "Keyword hit" in markdown and "WiScore" not in markdown
+    assert (tmp_path / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert scaling_curve(records, "closure", 2) == pytest.approx([1 / 3, 2 / 3], abs=1e-3)
+
+
+# -- the command, on the real embedded 0.5B model --------------------------------------------
+
+
+@pytest.mark.slow
+def test_eval_cli_on_embedded_model_agent_and_baseline(tmp_path):
+    out = tmp_path / "eval"
+    env = {
+        **os.environ,
+        "CONTEXTGEN_DATA_DIR": str(tmp_path / "data"),
+        "CONTEXTGEN_EMBEDDED_MODEL": "qwen2.5-0.5b",
+        "CONTEXTGEN_GENERATOR": "none",
+        "CONTEXTGEN_SEARCH": "none",
+        "HF_HUB_OFFLINE": "1",
+    }
+    for name in ("CONTEXTGEN_CHAT_BASE_URL", "OPENAI_API_KEY", "TAVILY_API_KEY",
+                 "CONTEXTGEN_EVAL_JUDGE_MODEL", "CONTEXTGEN_EVAL_JUDGE_BASE_URL",
+                 "CONTEXTGEN_JUDGE_MODEL"):
+        env.pop(name, None)
+    command = [sys.executable, "-m", "contextgen.cli", "eval", str(SAMPLE), "--out", str(out),
+               "--baseline", "--limit", "2", "--no-progress"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1500)
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = read_results(out / "results.jsonl")
+    assert sorted((r["id"], r["arm"]) for r in records) == sorted(
+        (i, a) for i in ("festival-pastry", "uganda-bird") for a in ("agent", "baseline"))
+    for record in records:
+        assert isinstance(record["closure"], bool) and record["closure_reason"]
+        assert record["keyword_hit"] in (True, False)
+        assert record["final_prompt"]
+    agent = [r for r in records if r["arm"] == "agent"]
+    assert all(r["llm_calls"] >= 2 and r["output_tokens"] > 0 for r in agent), agent
+    assert "closure" in done.stdout
+    assert "Context closure" in (out / "summary.md").read_text()
+    assert (out / "scaling.png").stat().st_size > 0
+    # resumable: a rerun has nothing left to do
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "0 run(s) to do" in again.stderr
