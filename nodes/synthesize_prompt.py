@@ -112,7 +112,11 @@ def clean_negative_prompt(reply: SynthesisReply) -> str:
     """Distinct comma-separated terms, without any that would exclude the subject itself."""
     name = reply.subject_name.strip().lower()
     terms = (term.strip() for term in reply.negative_prompt.split(","))
-    kept = [term for term in terms if term and not (name and name in term.lower())]
+    kept = [
+        term
+        for term in terms
+        if term and not (name and (name in term.lower() or term.lower() in name))
+    ]
     return ", ".join(dict.fromkeys(kept))
 
 
