@@ -22,3 +22,14 @@ def context(tmp_path) -> Context:
         max_rounds=3,
         generator_model="none",
     )
+
+
+@pytest.fixture
+def embedded_default(tmp_path):
+    """A data folder with the 0.5B model and a tiny corpus, a tiny generator, a run folder."""
+    from tests.real_backends import prepare_data_dir, remove_models, save_tiny_generator
+
+    data_dir = prepare_data_dir(tmp_path / "data")
+    generator = save_tiny_generator(tmp_path / "tiny-qwen-image")
+    yield data_dir, generator, tmp_path / "run"
+    remove_models(data_dir)

@@ -14,9 +14,6 @@ import pytest
 from tests.real_backends import (
     BIN,
     offline_env,
-    prepare_data_dir,
-    remove_models,
-    save_tiny_generator,
 )
 
 pytestmark = pytest.mark.slow
@@ -25,16 +22,8 @@ REQUEST = "the semiaquatic egg-laying mammal endemic to eastern Australia, swimm
 SECRET = "sk-test-secret-that-must-not-leak"
 
 
-@pytest.fixture
-def setup(tmp_path):
-    data_dir = prepare_data_dir(tmp_path / "data")
-    generator = save_tiny_generator(tmp_path / "tiny-qwen-image")
-    yield data_dir, generator, tmp_path / "run"
-    remove_models(data_dir)
-
-
-def test_generate_writes_image_run_record_and_report(setup):
-    data_dir, generator, out_dir = setup
+def test_generate_writes_image_run_record_and_report(embedded_default):
+    data_dir, generator, out_dir = embedded_default
     env = offline_env(
         data_dir, out_dir, generator, CONTEXTGEN_CHAT_API_KEY=SECRET, CONTEXTGEN_USER="ada"
     )

@@ -21,9 +21,6 @@ from contextgen.graphs.image_agent import build_graph
 from tests.real_backends import (
     BIN,
     offline_env,
-    prepare_data_dir,
-    remove_models,
-    save_tiny_generator,
 )
 
 pytestmark = pytest.mark.slow
@@ -32,20 +29,15 @@ REQUEST = "the egg-laying mammal of eastern Australia, swimming at dawn"
 KILL_DEADLINE_S = 600
 
 
-@pytest.fixture
-def setup(tmp_path):
-    data_dir = prepare_data_dir(tmp_path / "data")
-    generator = save_tiny_generator(tmp_path / "tiny-qwen-image")
-    yield data_dir, generator, tmp_path / "run"
-    remove_models(data_dir)
-
-
-def test_killed_run_resumes_without_redoing_finished_nodes(setup):
-    data_dir, generator, out_dir = setup
+def test_killed_run_resumes_without_redoing_finished_nodes(embedded_default):
+    data_dir, generator, out_dir = embedded_default
     slow = offline_env(data_dir, out_dir, generator, CONTEXTGEN_STEPS="1000")
     process = subprocess.Popen(
         [str(BIN / "contextgen"), "generate", REQUEST, "--out", str(out_dir)],
-        env=slow, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=slow,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     lines: list[str] = []
     generating = threading.Event()
@@ -76,7 +68,9 @@ def test_killed_run_resumes_without_redoing_finished_nodes(setup):
     resumed = subprocess.run(
         [str(BIN / "contextgen"), "generate", "--thread", thread_id, "--out", str(out_dir)],
         env=offline_env(data_dir, out_dir, generator),  # 2 steps now: finishes quickly
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert resumed.returncode == 0, resumed.stderr
     record = json.loads((out_dir / "run.json").read_text())
