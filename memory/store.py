@@ -1,9 +1,20 @@
 """Long-term memory in Chroma: a user's preferences, past runs and remembered facts.
 
-One collection holds every memory; each record carries `user_id`, `kind` (preference, run,
-fact) and `created_at` metadata, and every read and delete filters on `user_id`, so users
-never see each other's memories. Embedded Chroma (`PersistentClient`) by default, a shared
-Chroma server (`HttpClient`) when a URL is given or `CONTEXTGEN_CHROMA_URL` is set.
+Each user has two collections of their own, so users never see each other's memories and a
+recall never filters a store-wide collection (whose cost grows with every user's memories):
+
+* `<prefix>-<user hash>-prefs`: the user's preferences, few and all recalled, newest first;
+* `<prefix>-<user hash>-mem`: past runs and facts, recalled by an unfiltered nearest-neighbour
+  query of the request.
+
+The user hash is a digest of the user id (any string makes a valid collection name); the
+readable id is kept in the collection's metadata. Each record carries `kind` (preference, run,
+fact) and `created_at` metadata. Collections are created on first write; reads of a user
+without them find nothing. Embedded Chroma (`PersistentClient`) by default, a shared Chroma
+server (`HttpClient`) when a URL is given or `CONTEXTGEN_CHROMA_URL` is set.
+
+Stores written by the earlier single-collection layout (one `contextgen_memories` collection
+filtered by `user_id`) are not migrated: that collection is left alone and not read.
 """
 
 from __future__ import annotations
@@ -13,6 +24,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -25,6 +37,7 @@ import numpy as np
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings
+from chromadb.errors import NotFoundError
 
 from contextgen.graphs.state import Fact, Memory
 from contextgen.memory.embeddings import MiniLMEmbeddingFunction, default_embedding_function
@@ -36,6 +49,15 @@ Kind = Literal["preference", "run", "fact"]
 KINDS: tuple[Kind, ...] = ("preference", "run", "fact")
 DEFAULT_MEMORY_PATH = Path.home() / ".contextgen" / "memory"
 CHROMA_URL_ENV = "CONTEXTGEN_CHROMA_URL"
+LAYOUT_VERSION = 2
+
+Group = Literal["prefs", "mem"]
+GROUPS: tuple[Group, ...] = ("prefs", "mem")
+
+
+def _group(kind: str) -> Group:
+    """Preferences live in their own collection; runs and facts share the other."""
+    return "prefs" if kind == "preference" else "mem"
 
 
 def chroma_client(path: str | Path | None = None, url: str | None = None) -> ClientAPI:
@@ -78,7 +100,7 @@ def _run_text(
 
 
 class MemoryStore:
-    """Recall and remember per-user memories in one Chroma collection."""
+    """Recall and remember per-user memories, in two Chroma collections per user."""
 
     def __init__(
         self,
@@ -94,19 +116,77 @@ class MemoryStore:
         """Open (or create) the store.
 
         `url` (or `CONTEXTGEN_CHROMA_URL`) selects a Chroma server; otherwise `path` (default
-        ~/.contextgen/memory) is an embedded store. `max_distance` is the cosine distance above
-        which a run or fact is too unrelated to recall.
+        ~/.contextgen/memory) is an embedded store. `collection` is the prefix of the per-user
+        collection names. `max_distance` is the cosine distance above which a run or fact is
+        too unrelated to recall.
         """
         url = url or os.environ.get(CHROMA_URL_ENV) or None
         self.client = client or chroma_client(path or DEFAULT_MEMORY_PATH, url)
         self.embedding_function = embedding_function or default_embedding_function()
+        # Recorded in each collection's configuration; queries always pass embeddings computed
+        # with `self.embedding_function`, so the collections never embed anything themselves.
+        self._collection_ef = self.embedding_function
         self.max_distance = max_distance
         self.max_preferences = max_preferences
-        self.collection: Collection = self.client.get_or_create_collection(
-            collection,
-            embedding_function=self.embedding_function,  # type: ignore[arg-type]
-            configuration={"hnsw": {"space": "cosine"}},
+        self.prefix = collection
+        self._name_pattern = re.compile(rf"^{re.escape(collection)}-[0-9a-f]{{32}}-(prefs|mem)$")
+        self._collections: dict[tuple[str, Group], Collection] = {}
+        self._max_batch: int | None = None
+        self._warn_about_old_layout()
+
+    def _warn_about_old_layout(self) -> None:
+        try:
+            old = self.client.get_collection(self.prefix)
+        except NotFoundError:
+            return
+        except Exception:  # a server without it, or an unreadable one: nothing to say
+            logger.debug("Could not look for an old-layout collection", exc_info=True)
+            return
+        logger.warning(
+            "Chroma collection %r holds %d memories in the old single-collection layout; "
+            "they are not read. Delete it with `chroma` once no longer needed.",
+            self.prefix,
+            old.count(),
         )
+
+    # -- collections -----------------------------------------------------------------------
+
+    def _name(self, user_id: str, group: Group) -> str:
+        digest = hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:32]
+        return f"{self.prefix}-{digest}-{group}"
+
+    def _collection(self, user_id: str, group: Group, create: bool = False) -> Collection | None:
+        """The user's collection for `group`; None when it does not exist and not `create`."""
+        key = (user_id, group)
+        found = self._collections.get(key)
+        if found is not None:
+            return found
+        name = self._name(user_id, group)
+        if create:
+            found = self.client.get_or_create_collection(
+                name,
+                embedding_function=self._collection_ef,  # type: ignore[arg-type]
+                metadata={"user_id": user_id, "group": group, "layout": LAYOUT_VERSION},
+                configuration={"hnsw": {"space": "cosine"}},
+            )
+        else:
+            try:
+                found = self.client.get_collection(
+                    name,
+                    embedding_function=self._collection_ef,  # type: ignore[arg-type]
+                )
+            except NotFoundError:
+                return None
+        self._collections[key] = found
+        return found
+
+    def _user_collections(self, user_id: str) -> builtins.list[Collection]:
+        return [c for g in GROUPS if (c := self._collection(user_id, g)) is not None]
+
+    def _batch_size(self) -> int:
+        if self._max_batch is None:
+            self._max_batch = self.client.get_max_batch_size()
+        return self._max_batch
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -119,12 +199,11 @@ class MemoryStore:
         embed_text: str,
         extra: dict[str, Any] | None = None,
     ) -> str:
-        metadata: dict[str, Any] = {"user_id": user_id, "kind": kind, "created_at": time.time()}
+        metadata: dict[str, Any] = {"kind": kind, "created_at": time.time()}
         metadata.update({k: v for k, v in (extra or {}).items() if v is not None})
         embedding = self.embedding_function.encode([embed_text])
-        self.collection.upsert(
-            ids=[memory_id], documents=[text], embeddings=embedding, metadatas=[metadata]
-        )
+        target = cast(Collection, self._collection(user_id, _group(kind), create=True))
+        target.upsert(ids=[memory_id], documents=[text], embeddings=embedding, metadatas=[metadata])
         logger.debug("Remembered %s %s for user %s", kind, memory_id, user_id)
         return memory_id
 
@@ -173,28 +252,38 @@ class MemoryStore:
         ids: Sequence[str] | None = None,
         created_at: float | Sequence[float] | None = None,
     ) -> list[str]:
-        """Bulk-insert memories whose (unit-norm, 384-d) embeddings are already computed."""
+        """Bulk-insert memories whose (unit-norm, 384-d) embeddings are already computed.
+
+        `user_id`, `kind` and `created_at` are one value for all or one per memory; rows are
+        grouped by user and collection and written in batches of the client's maximum size.
+        Returns the ids in the order of `texts`."""
         n = len(texts)
-        users = [user_id] * n if isinstance(user_id, str) else list(user_id)
-        kinds = [kind] * n if isinstance(kind, str) else list(kind)
+        users = [user_id] * n if isinstance(user_id, str) else builtins.list(user_id)
+        kinds = [kind] * n if isinstance(kind, str) else builtins.list(kind)
         now = time.time()
         stamps = [created_at or now] * n if not isinstance(created_at, Sequence) else created_at
-        ids = list(ids) if ids is not None else [f"{k[:4]}-{uuid.uuid4().hex}" for k in kinds]
+        if ids is None:
+            ids = [f"{k[:4]}-{uuid.uuid4().hex}" for k in kinds]
+        ids = builtins.list(ids)
         vectors = np.asarray(embeddings, dtype=np.float32)
         if not (len(users) == len(kinds) == len(ids) == len(stamps) == len(vectors) == n):
             raise ValueError("add_precomputed: all columns must have the same length")
-        batch = self.client.get_max_batch_size()
-        for start in range(0, n, batch):
-            end = min(start + batch, n)
-            self.collection.upsert(
-                ids=ids[start:end],
-                documents=list(texts[start:end]),
-                embeddings=vectors[start:end],
-                metadatas=[
-                    {"user_id": users[i], "kind": kinds[i], "created_at": float(stamps[i])}
-                    for i in range(start, end)
-                ],
-            )
+        groups: dict[tuple[str, Group], builtins.list[int]] = {}
+        for i, (user, memory_kind) in enumerate(zip(users, kinds, strict=True)):
+            if memory_kind not in KINDS:
+                raise ValueError(f"add_precomputed: unknown kind {memory_kind!r}")
+            groups.setdefault((user, _group(memory_kind)), []).append(i)
+        batch = self._batch_size()
+        for (user, group), rows in groups.items():
+            target = cast(Collection, self._collection(user, group, create=True))
+            for start in range(0, len(rows), batch):
+                chunk = rows[start : start + batch]
+                target.upsert(
+                    ids=[ids[i] for i in chunk],
+                    documents=[texts[i] for i in chunk],
+                    embeddings=vectors[chunk],
+                    metadatas=[{"kind": kinds[i], "created_at": float(stamps[i])} for i in chunk],
+                )
         return ids
 
     # -- reading ---------------------------------------------------------------------------
@@ -202,22 +291,26 @@ class MemoryStore:
     def recall(self, user_id: str, query: str, k: int = 5) -> list[Memory]:
         """The user's preferences (newest first), then up to `k` past runs and facts most
         related to `query`, best first; unrelated ones (beyond `max_distance`) are left out."""
-        prefs = self.collection.get(
-            where={"$and": [{"user_id": user_id}, {"kind": "preference"}]},
-            include=["documents", "metadatas"],
-        )
-        preferences = sorted(
-            zip(prefs["ids"], prefs["documents"] or [], prefs["metadatas"] or [], strict=True),
-            key=lambda item: float(cast(float, item[2]["created_at"])),
-            reverse=True,
-        )[: self.max_preferences]
-        memories = [Memory(id=i, kind="preference", text=d, score=1.0) for i, d, _ in preferences]
+        memories: list[Memory] = []
+        prefs_collection = self._collection(user_id, "prefs")
+        if prefs_collection is not None:
+            prefs = prefs_collection.get(include=["documents", "metadatas"])
+            preferences = sorted(
+                zip(prefs["ids"], prefs["documents"] or [], prefs["metadatas"] or [], strict=True),
+                key=lambda item: float(cast(float, item[2]["created_at"])),
+                reverse=True,
+            )[: self.max_preferences]
+            memories += [
+                Memory(id=i, kind="preference", text=d, score=1.0) for i, d, _ in preferences
+            ]
         if not query.strip() or k <= 0:
             return memories
-        result = self.collection.query(
+        past = self._collection(user_id, "mem")
+        if past is None:
+            return memories  # nothing to search: the query is not even embedded
+        result = past.query(
             query_embeddings=self.embedding_function.encode([query]),
             n_results=k,
-            where={"$and": [{"user_id": user_id}, {"kind": {"$ne": "preference"}}]},
             include=["documents", "metadatas", "distances"],
         )
         for memory_id, text, meta, distance in zip(
@@ -234,25 +327,29 @@ class MemoryStore:
 
     def forget(self, user_id: str, memory_id: str | None = None) -> int:
         """Delete one of the user's memories, or all of them when `memory_id` is None."""
-        got = self.collection.get(
-            ids=[memory_id] if memory_id else None, where={"user_id": user_id}, include=[]
-        )
-        batch = self.client.get_max_batch_size()
-        for start in range(0, len(got["ids"]), batch):
-            self.collection.delete(ids=got["ids"][start : start + batch])
-        logger.info("Forgot %d memories of user %s", len(got["ids"]), user_id)
-        return len(got["ids"])
+        forgotten = 0
+        batch = self._batch_size()
+        for target in self._user_collections(user_id):
+            got = target.get(ids=[memory_id] if memory_id else None, include=[])
+            for start in range(0, len(got["ids"]), batch):
+                target.delete(ids=got["ids"][start : start + batch])
+            forgotten += len(got["ids"])
+        logger.info("Forgot %d memories of user %s", forgotten, user_id)
+        return forgotten
 
     def count(self) -> int:
         """The number of memories of all users."""
-        return self.collection.count()
+        return sum(
+            found.count()
+            for found in self.client.list_collections()
+            if self._name_pattern.match(found.name)
+        )
 
     def list(self, user_id: str) -> builtins.list[Memory]:
         """All of the user's memories, newest first."""
-        got = self.collection.get(where={"user_id": user_id}, include=["documents", "metadatas"])
-        rows = sorted(
-            zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True),
-            key=lambda row: float(cast(float, row[2]["created_at"])),
-            reverse=True,
-        )
+        rows: builtins.list[tuple[str, str, Any]] = []
+        for target in self._user_collections(user_id):
+            got = target.get(include=["documents", "metadatas"])
+            rows += zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)
+        rows.sort(key=lambda row: float(cast(float, row[2]["created_at"])), reverse=True)
         return [Memory(id=i, kind=cast(Kind, m["kind"]), text=d) for i, d, m in rows]

@@ -9,7 +9,7 @@ from chromadb.api.shared_system_client import SharedSystemClient
 
 from contextgen.graphs.state import Fact
 from contextgen.memory.embeddings import MiniLMEmbeddingFunction, default_embedding_function
-from contextgen.memory.store import MemoryStore
+from contextgen.memory.store import MemoryStore, chroma_client
 
 
 @pytest.fixture
@@ -112,3 +112,68 @@ def test_http_client_is_used_for_a_url(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("CONTEXTGEN_CHROMA_URL", "https://chroma.example:9000")
     MemoryStore(tmp_path / "unused")
     assert (seen["host"], seen["port"], seen["ssl"]) == ("chroma.example", 9000, True)
+
+
+@pytest.mark.parametrize("user_id", ["ana/ü 🎨 x..y", "", "u" * 1000, "127.0.0.1"])
+def test_any_user_id_makes_valid_collections(store: MemoryStore, user_id: str) -> None:
+    pref = store.remember_preference(user_id, "Pastel colors")
+    fact = store.remember_fact(user_id, "Herons hunt fish in shallow water", "corpus:h")
+    assert {m.id for m in store.list(user_id)} == {pref, fact}
+    assert [m.id for m in store.recall(user_id, "herons fishing")] == [pref, fact]
+    readable = {c.metadata["user_id"] for c in store.client.list_collections() if c.metadata}
+    assert readable == {user_id}
+    assert store.forget(user_id) == 2 and store.list(user_id) == []
+
+
+def test_recall_embeds_the_query_once(store: MemoryStore) -> None:
+    store.remember_fact("ana", "Herons hunt fish in shallow water", "corpus:h")
+    real = store.embedding_function
+    calls: list[list[str]] = []
+
+    class Counting:
+        def encode(self, texts: list[str]) -> np.ndarray:
+            calls.append(list(texts))
+            return real.encode(texts)
+
+    store.embedding_function = Counting()  # type: ignore[assignment]
+    assert len(store.recall("ana", "herons fishing")) == 1
+    assert calls == [["herons fishing"]]
+    assert store.recall("nobody", "herons fishing") == []
+    assert len(calls) == 1  # a user without runs or facts needs no query embedding
+
+
+def test_add_precomputed_groups_users_and_kinds(store: MemoryStore) -> None:
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(6, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    users = ["ana", "ben", "ana", "ben", "ana", "ana"]
+    kinds = ["preference", "fact", "run", "preference", "fact", "preference"]
+    ids = [f"m{i}" for i in range(6)]
+    stamps = [float(i) for i in range(6)]
+    assert store.add_precomputed(users, kinds, [f"t{i}" for i in range(6)], vectors, ids, stamps)
+    assert store.count() == 6
+    assert [m.id for m in store.list("ana")] == ["m5", "m4", "m2", "m0"]
+    recalled = store.recall("ana", "", k=5)
+    assert [(m.id, m.kind) for m in recalled] == [("m5", "preference"), ("m0", "preference")]
+    store.embedding_function.encode = lambda texts: vectors[2][None, :]  # type: ignore[method-assign]
+    assert [m.id for m in store.recall("ana", "anything", k=1)][-1] == "m2"
+    assert store.forget("ana", "m3") == 0 and store.forget("ben", "m3") == 1
+    with pytest.raises(ValueError):
+        store.add_precomputed("ana", "fact", ["a", "b"], vectors[:1])
+
+
+def test_old_single_collection_layout_is_ignored(tmp_path) -> None:
+    path = tmp_path / "memory"
+    old = chroma_client(path).get_or_create_collection(
+        "contextgen_memories", embedding_function=None
+    )
+    old.add(
+        ids=["pref-old"],
+        documents=["Old preference"],
+        embeddings=np.ones((1, 384), dtype=np.float32),
+        metadatas=[{"user_id": "ana", "kind": "preference", "created_at": 1.0}],
+    )
+    store = MemoryStore(path)
+    assert store.count() == 0 and store.list("ana") == [] and store.recall("ana", "x") == []
+    new = store.remember_preference("ana", "New preference")
+    assert [m.id for m in store.recall("ana", "")] == [new] and store.count() == 1
