@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import logging
-import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,8 +68,8 @@ def load_model(model_path: str | Path | None = None, device: str = "cpu") -> Sen
             weights = path / "model.safetensors"
             if _sha256(weights) != MODEL_SHA256:
                 raise BackendUnavailable(f"Unexpected embedding weights at {weights}; reinstall.")
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        # `local_files_only` keeps this load off the hub without switching the whole process
+        # offline (that would also stop the image generator from downloading its weights).
         from sentence_transformers import SentenceTransformer
 
         logger.info("Loading embedding model from %s on %s", path, device)
