@@ -142,6 +142,16 @@ def test_recall_embeds_the_query_once(store: MemoryStore) -> None:
     assert len(calls) == 1  # a user without runs or facts needs no query embedding
 
 
+class FixedEmbedding:
+    """Embeds every query as one given vector (this store's own; the shared one stays real)."""
+
+    def __init__(self, vector: np.ndarray) -> None:
+        self.vector = vector
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return np.repeat(self.vector[None, :], len(texts), axis=0)
+
+
 def test_add_precomputed_groups_users_and_kinds(store: MemoryStore) -> None:
     rng = np.random.default_rng(1)
     vectors = rng.normal(size=(6, 384)).astype(np.float32)
@@ -155,7 +165,7 @@ def test_add_precomputed_groups_users_and_kinds(store: MemoryStore) -> None:
     assert [m.id for m in store.list("ana")] == ["m5", "m4", "m2", "m0"]
     recalled = store.recall("ana", "", k=5)
     assert [(m.id, m.kind) for m in recalled] == [("m5", "preference"), ("m0", "preference")]
-    store.embedding_function.encode = lambda texts: vectors[2][None, :]  # type: ignore[method-assign]
+    store.embedding_function = FixedEmbedding(vectors[2])  # type: ignore[assignment]
     assert [m.id for m in store.recall("ana", "anything", k=1)][-1] == "m2"
     assert store.forget("ana", "m3") == 0 and store.forget("ben", "m3") == 1
     with pytest.raises(ValueError):
