@@ -53,6 +53,26 @@ def test_re_adding_is_idempotent(corpus: LocalCorpus) -> None:
     assert "Mid-Autumn" in corpus.search("Mid-Autumn Festival pastry", 1)[0].content
 
 
+def test_re_adding_a_folder_mirrors_it(tmp_path) -> None:
+    notes, other = tmp_path / "notes", tmp_path / "other"
+    for folder in (notes, other):
+        folder.mkdir()
+        (folder / "a.md").write_text(f"# {folder.name}\n\n" + "Paper lanterns glow. " * 80)
+    (notes / "b.md").write_text("Mooncakes hold lotus seed paste.")
+    corpus = LocalCorpus(tmp_path / "corpus")
+    for folder in (notes, other):
+        corpus.add_documents(read_documents(folder), progress=False)
+    assert corpus.count() == 5  # same-named files in two folders both stay
+
+    (notes / "a.md").write_text("# notes\n\nOne short passage now.")
+    (notes / "b.md").unlink()
+    docs = list(read_documents(notes))
+    assert corpus.add_documents(docs, progress=False) == 1
+    assert corpus.prune_folder(docs[0].folder, {d.id for d in docs}) == 2
+    assert corpus.count() == 3
+    assert "lotus" not in corpus.search("mooncake lotus seed paste", 3)[0].content
+
+
 def test_empty_corpus_says_how_to_build_it(tmp_path) -> None:
     with pytest.raises(SearchUnavailable, match="contextgen corpus add DIR"):
         LocalCorpus(tmp_path / "empty").search("platypus")
@@ -70,10 +90,11 @@ def test_read_documents_splits_passages(tmp_path) -> None:
     (tmp_path / "b.txt").write_text("Short note about mooncakes.\n\nSecond paragraph.")
     (tmp_path / "ignored.pdf").write_bytes(b"%PDF")
     docs = list(read_documents(tmp_path))
+    root = tmp_path.resolve().as_posix()
     ids = [d.id for d in docs]
-    assert ids[0] == "b.txt#0" and "sub/a.md#0" in ids and "sub/a.md#1" in ids
-    assert all(len(d.text) <= 1000 for d in docs)
-    assert next(d for d in docs if d.id == "sub/a.md#1").title == "Lanterns"
+    assert ids[0] == f"{root}/b.txt#0" and f"{root}/sub/a.md#1" in ids
+    assert all(len(d.text) <= 1000 and d.folder == root for d in docs)
+    assert next(d for d in docs if d.id == f"{root}/sub/a.md#1").title == "Lanterns"
     assert split_passages("one\n\ntwo") == ["one\ntwo"]
 
 
@@ -95,3 +116,22 @@ def test_wiki_summaries_hold_platypus() -> None:
     platypus = docs["wiki:Platypus"]
     assert "egg-laying mammal endemic to eastern Australia" in platypus.text
     assert platypus.url == wiki_url("Platypus") == "https://en.wikipedia.org/wiki/Platypus"
+
+
+def test_corpus_add_command_mirrors_the_folder(tmp_path, monkeypatch, capsys) -> None:
+    from contextgen.cli import main
+
+    monkeypatch.setenv("CONTEXTGEN_DATA_DIR", str(tmp_path / "data"))
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "a.md").write_text("# Platypus\n\nThe platypus lays eggs.")
+    (folder / "b.txt").write_text("Mooncakes hold lotus seed paste.")
+    assert main(["corpus", "add", str(folder)]) == 0
+    assert "Indexed 2 new passage(s)" in capsys.readouterr().out
+    (folder / "b.txt").unlink()
+    assert main(["corpus", "add", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "Indexed 0 new passage(s)" in out and "removed 1 no longer in it" in out
+    assert "the corpus has 1." in out
+    assert main(["corpus", "add", str(tmp_path / "missing")]) == 2
+    assert "is not a folder" in capsys.readouterr().err

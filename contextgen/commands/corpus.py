@@ -39,7 +39,9 @@ def add_folder(args: argparse.Namespace) -> int:
         raise UsageError(f"{error}; put .txt or .md files in {folder}") from error
     corpus = _corpus()
     added = corpus.add_documents(documents)
-    print(f"Indexed {added} new passage(s) from {folder}; the corpus has {corpus.count()}.")
+    removed = corpus.prune_folder(documents[0].folder, {d.id for d in documents})
+    gone = f", removed {removed} no longer in it" if removed else ""
+    print(f"Indexed {added} new passage(s) from {folder}{gone}; the corpus has {corpus.count()}.")
     return 0
 
 

@@ -16,13 +16,15 @@ PASSAGE_CHARS = 1000
 
 @dataclass(frozen=True)
 class Document:
-    """One indexable passage. `id` is unique in the corpus; `url` is set when one exists."""
+    """One indexable passage. `id` is unique in the corpus; `url` is set when one exists;
+    `folder` is the document folder it was read from (empty for built-in corpora)."""
 
     id: str
     title: str
     text: str
     url: str = ""
     origin: str = "user"
+    folder: str = ""
 
 
 def split_passages(text: str, max_chars: int = PASSAGE_CHARS) -> list[str]:
@@ -62,22 +64,29 @@ def _title(path: Path, text: str) -> str:
 
 
 def read_documents(folder: str | Path, max_chars: int = PASSAGE_CHARS) -> Iterator[Document]:
-    """Yield passages from every .txt/.md file under `folder`, with ids `<relative path>#<n>`.
+    """Yield passages from every .txt/.md file under `folder`, with ids `<file path>#<n>`.
 
-    Raises FileNotFoundError for a missing folder and ValueError when it holds no text.
+    Ids hold the file's absolute path, so two folders with a same-named file never collide
+    and every fact drawn from a passage points at a file the user can open. Raises
+    FileNotFoundError for a missing folder and ValueError when it holds no text.
     """
-    root = Path(folder).expanduser()
+    root = Path(folder).expanduser().resolve()
     if not root.is_dir():
         raise FileNotFoundError(f"No such folder: {root}")
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
     found = False
     for file in files:
         text = file.read_text(encoding="utf-8", errors="replace")
-        relative = file.relative_to(root).as_posix()
         title = _title(file, text)
         for n, passage in enumerate(split_passages(text, max_chars)):
             found = True
-            yield Document(id=f"{relative}#{n}", title=title, text=passage, origin="user")
+            yield Document(
+                id=f"{file.as_posix()}#{n}",
+                title=title,
+                text=passage,
+                origin="user",
+                folder=root.as_posix(),
+            )
     if not found:
         raise ValueError(f"No .txt or .md documents with text found under {root}")
     logger.info("Read %d files from %s", len(files), root)

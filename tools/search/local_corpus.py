@@ -177,6 +177,7 @@ class LocalCorpus:
                                 "title": d.title,
                                 "url": d.url,
                                 "origin": d.origin,
+                                "folder": d.folder,
                                 "hash": _content_hash(d),
                             }
                             for d in todo
@@ -188,6 +189,16 @@ class LocalCorpus:
             self._snapshot = None
         logger.info("Corpus %s: %d of %d documents embedded", self.path, added, len(unique))
         return added
+
+    def prune_folder(self, folder: str, keep: Iterable[str]) -> int:
+        """Delete the passages read from `folder` whose ids are not in `keep` (files since
+        deleted or shortened), so re-adding a folder mirrors it. Returns how many went."""
+        stored = self.collection.get(where={"folder": folder}, include=[])["ids"]
+        stale = sorted(set(stored) - set(keep))
+        if stale:
+            self.collection.delete(ids=stale)
+            self._snapshot = None
+        return len(stale)
 
     def _keyword_snapshot(self, count: int) -> _Snapshot:
         with self._lock:
