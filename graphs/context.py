@@ -31,7 +31,7 @@ class Context:
         default="",
         metadata=_env("CONTEXTGEN_CHAT_BASE_URL", "OpenAI-compatible base URL for the chat model."),
     )
-    embedded_model: Literal["qwen2.5-coder-1.5b", "qwen2.5-0.5b"] = field(
+    embedded_model: Literal["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"] = field(
         default="qwen2.5-coder-1.5b",
         metadata=_env("CONTEXTGEN_EMBEDDED_MODEL", "Model for the embedded llama.cpp server."),
     )

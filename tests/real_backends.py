@@ -16,7 +16,7 @@ from pathlib import Path
 from contextgen.graphs.context import Context
 from contextgen.tools.local_llm.weights import ensure_gguf
 
-SMALL_MODEL = "qwen2.5-0.5b"
+SMALL_MODEL = "qwen2.5-coder-0.5b"
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 

@@ -64,8 +64,8 @@ def test_llm_benchmark_on_embedded_small_model(tmp_path, monkeypatch):
     monkeypatch.setenv("CONTEXTGEN_DATA_DIR", str(tmp_path / "data"))
     for name in ("CONTEXTGEN_CHAT_BASE_URL", "OPENAI_API_KEY"):
         monkeypatch.delenv(name, raising=False)
-    result = llm.run(model="qwen2.5-0.5b", requests=1)
-    assert result["model"] == "qwen2.5-0.5b"
+    result = llm.run(model="qwen2.5-coder-0.5b", requests=1)
+    assert result["model"] == "qwen2.5-coder-0.5b"
     assert result["calls_per_request"] >= 2
     assert result["output_tokens_per_second"] > 0
     assert {"analyze_intent", "synthesize_prompt"} <= set(result["per_node_per_request"])

