@@ -106,6 +106,7 @@ def _intent(intent: dict[str, Any] | None) -> str:
         ("Constraints", _list(intent.get("constraints") or [])),
         ("Implied", _list(intent.get("implicit") or [])),
         ("Knowledge gaps", _list(intent.get("knowledge_gaps") or [])),
+        ("Candidate names", _list(intent.get("candidate_names") or [])),
         ("Stated preferences", _list(intent.get("stated_preferences") or [])),
     ]
     if intent.get("ambiguous"):

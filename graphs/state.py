@@ -30,6 +30,10 @@ class Intent(BaseModel):
     knowledge_gaps: list[str] = Field(
         default_factory=list, description="What must be known to draw it, phrased as questions."
     )
+    candidate_names: list[str] = Field(
+        default_factory=list,
+        description="Guesses at what an unnamed subject is; hypotheses for search to check.",
+    )
     route: Route = Field(
         default="direct",
         description="direct: nothing missing; reason: solvable by reasoning alone; "

@@ -18,18 +18,22 @@ MAX_QUERIES = 3
 INTENT_INSTRUCTIONS = """You prepare image requests for a text-to-image model that knows nothing
 beyond the words it is given. Read the request and answer in JSON.
 
-- subject: what must be drawn. If the request describes a thing without naming it
-  ("the pastry shared at the Mid-Autumn Festival"), keep the description; do not guess the name.
+- subject: what must be drawn, in the request's words. If the request describes a thing
+  without naming it ("the pastry shared at the Mid-Autumn Festival"), keep the description.
 - style, constraints, implicit: the look asked for, explicit requirements, what is implied.
 - knowledge_gaps: questions whose answers the image needs and the words do not give
   (names, appearance, places, dates, recent events, what something looks like).
+- candidate_names: when the subject is described but not named and you think you know what it
+  is, up to 2 names it may be ("mooncake"). They are guesses for search to check; leave the
+  list empty when the subject is already named or you do not know.
 - route:
   "direct" when nothing is missing;
   "reason" when the gaps can be settled by reasoning alone (time zones, arithmetic, physics);
   "search" when outside facts are needed;
   "search_then_reason" when facts are needed and then reasoning on them.
   A description of a specific thing, place, person, product or event that is not named needs search.
-- search_queries: up to 3 short encyclopedia-style queries that would find the missing facts.
+- search_queries: up to 3 short encyclopedia-style queries that would find the missing facts,
+  one of them for each candidate name.
 - ambiguous: true only when the user must choose between readings and no search could decide;
   then clarifying_question asks it.
 - stated_preferences: lasting wishes the user states about all their images ("I always want
@@ -41,6 +45,7 @@ Examples:
 gap "What time is it in Sydney when it is midnight in London?".
 "the bird on the flag of Uganda, as a sticker" -> route "search",
 gap "Which bird is on the flag of Uganda and what does it look like?",
+candidate_names ["grey crowned crane"],
 queries ["flag of Uganda bird", "grey crowned crane appearance"]."""
 
 ShortText = Annotated[str, StringConstraints(max_length=200)]
@@ -56,6 +61,7 @@ class IntentReply(BaseModel):
     constraints: list[ShortText] = Field(max_length=5)
     implicit: list[ShortText] = Field(max_length=5)
     knowledge_gaps: list[ShortText] = Field(max_length=4)
+    candidate_names: list[Annotated[str, StringConstraints(max_length=60)]] = Field(max_length=2)
     route: Literal["direct", "reason", "search", "search_then_reason"]
     search_queries: list[Annotated[str, StringConstraints(max_length=100)]] = Field(
         max_length=MAX_QUERIES
@@ -83,17 +89,22 @@ def analyze_intent(state: AgentState, runtime: Runtime[Context]) -> dict:
 def normalize_intent(intent: Intent, request: str) -> Intent:
     """Hold the model's answer to what it can mean.
 
-    A search route always has queries and other routes have none; ambiguity needs a question;
-    a stated preference must be in the user's own words (small models copy the examples).
+    A search route always has queries, one of them checking each candidate name, and other
+    routes have none; ambiguity needs a question; a stated preference must be in the user's
+    own words (small models copy the examples).
     """
     needs_search = intent.route in ("search", "search_then_reason")
     queries = [q.strip() for q in intent.search_queries if q.strip()]
     if needs_search and not queries:
         queries = intent.knowledge_gaps or [intent.subject]
-    if not needs_search:
-        queries = []
+    candidates = [name.strip() for name in intent.candidate_names if name.strip()]
+    unchecked = [
+        name for name in candidates if not any(name.lower() in q.lower() for q in queries)
+    ]
+    queries = [*queries[:1], *unchecked, *queries[1:]] if needs_search else []
     return intent.model_copy(
         update={
+            "candidate_names": candidates,
             "search_queries": list(dict.fromkeys(queries))[:MAX_QUERIES],
             "ambiguous": intent.ambiguous and bool(intent.clarifying_question.strip()),
             "stated_preferences": [

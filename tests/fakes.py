@@ -139,6 +139,7 @@ def intent_reply(route: str = "search", queries: list[str] | None = None, **extr
         "constraints": [],
         "implicit": [],
         "knowledge_gaps": ["Which animal is it?"] if route != "direct" else [],
+        "candidate_names": [],
         "route": route,
         "search_queries": queries if queries is not None else ["egg-laying mammal Australia"],
         "ambiguous": False,

@@ -166,6 +166,16 @@ def test_closed_verdict_needs_a_quote_found_in_the_prompt():
     assert grounded(ClosureVerdict(quote="", reason="no", closed=False), prompt).closed is False
 
 
+def test_closed_verdict_whose_quote_only_repeats_the_request_is_overruled():
+    request = "The round pastries shared at the Mid-Autumn Festival"
+    prompt = "Round pastries shared at the Mid-Autumn Festival, golden mooncakes on a plate"
+    riddle = ClosureVerdict(quote="round pastries shared at the", reason="r", closed=True)
+    repeated = grounded(riddle, prompt, request)
+    assert repeated.closed is False and "only repeats the request" in repeated.reason
+    named = ClosureVerdict(quote="golden mooncakes", reason="names it", closed=True)
+    assert grounded(named, prompt, request).closed is True
+
+
 def test_wiscore_and_wise_weights():
     assert wiscore(2, 2, 2) == 1.0
     assert wiscore(1, 2, 0) == pytest.approx((0.7 + 0.4) / 2)

@@ -98,6 +98,24 @@ def test_normalize_intent_keeps_route_and_queries_consistent(route, queries, gap
     assert normalize_intent(intent, "x").search_queries == expected
 
 
+@pytest.mark.parametrize(
+    ("route", "queries", "candidates", "expected"),
+    [
+        ("search", ["pastry Mid-Autumn Festival"], ["mooncake", " "],
+         ["pastry Mid-Autumn Festival", "mooncake"]),
+        ("search", ["q1", "Mooncake filling", "q3"], ["mooncake"],
+         ["q1", "Mooncake filling", "q3"]),
+        ("search", ["q1", "q2", "q3"], ["crowned crane"], ["q1", "crowned crane", "q2"]),
+        ("reason", [], ["mooncake"], []),
+    ],
+)
+def test_normalize_intent_searches_every_candidate_name(route, queries, candidates, expected):
+    intent = Intent(subject="x", route=route, search_queries=queries, candidate_names=candidates)
+    normalized = normalize_intent(intent, "x")
+    assert normalized.search_queries == expected
+    assert normalized.candidate_names == [c for c in candidates if c.strip()]
+
+
 def test_normalize_intent_keeps_only_preferences_the_user_stated():
     intent = Intent(
         subject="x",
@@ -257,6 +275,24 @@ def test_synthesis_names_the_sourced_subject_and_cleans_negative_prompt(context,
     assert package.facts[0].statement == "The subject is: platypus."
     assert package.facts[0].source == "https://w/Platypus"
     assert package.negative_prompt == "blurry, dark"
+
+
+def test_synthesis_sees_candidate_names_and_may_name_the_subject_by_reasoning(context, runtime):
+    reply = synthesis_reply("Round pastries on a plate under the full moon") | {
+        "subject_name": "mooncake",
+        "subject_source": "reasoning",
+        "facts": [],
+    }
+    chat = ScriptedChatModel(replies={"SynthesisReply": [reply]})
+    intent = INTENT.model_copy(update={"candidate_names": ["mooncake", "pie"]})
+    state = {"request": "the festival pastry", "intent": intent, "evidence": [], "memories": []}
+    with backends(context, chat_model=chat):
+        package = synthesize_prompt(state, runtime)["prompt_package"]
+    assert "Candidate names (unchecked guesses): mooncake; pie" in chat.calls[0][1][-1].content
+    assert package.prompt == "Mooncake: Round pastries on a plate under the full moon"
+    assert [(f.statement, f.source) for f in package.facts] == [
+        ("The subject is: mooncake.", "reasoning")
+    ]
 
 
 def test_select_evidence_gives_every_query_its_best_hit_first():

@@ -31,6 +31,7 @@ def intent_payload(queries: list[str]) -> dict[str, Any]:
         "constraints": [],
         "implicit": [],
         "knowledge_gaps": ["Which animal is it and what does it look like?"],
+        "candidate_names": [],
         "route": "search",
         "search_queries": queries,
         "ambiguous": False,

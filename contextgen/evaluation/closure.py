@@ -33,8 +33,9 @@ describes, and whether that matches the answer key), then "closed" (true or fals
 
 
 class ClosureVerdict(BaseModel):
-    """The closure judge's answer. `quote` grounds it: a verdict of closed whose quote is not
-    in the prompt is overruled (small judges otherwise claim words the prompt lacks)."""
+    """The closure judge's answer. `quote` grounds it: a verdict of closed is overruled when
+    its quote is not in the prompt, or only repeats words of the request (small judges
+    otherwise claim words the prompt lacks, or accept the request's own riddle)."""
 
     quote: Annotated[str, StringConstraints(max_length=200)]  # required: grammars skip defaults
     reason: Annotated[str, StringConstraints(max_length=300)]
@@ -64,19 +65,29 @@ class ClosureJudge:
             ClosureVerdict,
             [SystemMessage(content=CLOSURE_INSTRUCTIONS), HumanMessage(content=message)],
         )
-        return grounded(verdict, prompt)
+        return grounded(verdict, prompt, request)
 
 
-def grounded(verdict: ClosureVerdict, prompt: str) -> ClosureVerdict:
-    """Overrule a 'closed' verdict whose quote is empty or not found in the prompt."""
+def grounded(verdict: ClosureVerdict, prompt: str, request: str = "") -> ClosureVerdict:
+    """Overrule a 'closed' verdict whose quote is empty, not found in the prompt, or made
+    only of the request's own words (then the prompt adds nothing the request lacked)."""
+    if not verdict.closed:
+        return verdict
     quote = " ".join(verdict.quote.split()).strip(" .\"'").casefold()
-    if verdict.closed and (not quote or quote not in " ".join(prompt.split()).casefold()):
-        return verdict.model_copy(update={
-            "closed": False,
-            "reason": f"Overruled: the judge's quote {verdict.quote!r} is not in the prompt. "
-            f"(Judge said: {verdict.reason})"[:300],
-        })
-    return verdict
+    if not quote or quote not in " ".join(prompt.split()).casefold():
+        why = f"the judge's quote {verdict.quote!r} is not in the prompt"
+    elif request and _words(quote) <= _words(request):
+        why = f"the judge's quote {verdict.quote!r} only repeats the request"
+    else:
+        return verdict
+    return verdict.model_copy(update={
+        "closed": False, "reason": f"Overruled: {why}. (Judge said: {verdict.reason})"[:300],
+    })
+
+
+def _words(text: str) -> set[str]:
+    """Lowercase words, each without a trailing 's' (a rough singular: 'cakes' -> 'cake')."""
+    return {word.removesuffix("s") for word in re.findall(r"\w+", text.casefold())}
 
 
 def closure_judge_model(context: Context) -> BaseChatModel:
