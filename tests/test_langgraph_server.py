@@ -203,3 +203,26 @@ def test_remote_graph_as_a_node(server):
     assert result["prompt_package"]["prompt"]
     assert Path(result["final_image"]["path"]).is_file()
     assert result["summary"].endswith(result["final_image"]["path"])
+
+
+def test_corpus_builder_graph_indexes_a_folder(client, tmp_path):
+    """The second graph in langgraph.json: Studio users index their documents from it."""
+    [builder] = client.assistants.search(graph_id="corpus_builder")
+    edges = {(e["source"], e["target"]) for e in client.assistants.get_graph(
+        builder["assistant_id"])["edges"]}
+    assert {("index_folders", "seed_wikipedia"), ("index_folders", "__end__")} <= edges
+    folder = tmp_path / "lanterns"
+    folder.mkdir()
+    (folder / "lantern.md").write_text("# Sky lantern\n\nPaper lanterns rise at night.")
+    thread_id = client.threads.create()["thread_id"]
+    parts = [(p.event, p.data) for p in client.runs.stream(
+        thread_id, builder["assistant_id"],
+        input={"folders": [str(folder), str(tmp_path / "missing")]},
+        stream_mode=["values", "custom"],
+    )]
+    assert not [d for e, d in parts if e == "error"], parts
+    report = [d for e, d in parts if e == "values"][-1]
+    assert report["indexed"] == 1 and report["removed"] == 0 and report["passages"] >= 3
+    assert "missing" in report["notices"][0]
+    progress = [d for e, d in parts if e == "custom"]
+    assert progress[-1]["node"] == "index_folders" and progress[-1]["done"] == 1

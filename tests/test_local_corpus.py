@@ -66,9 +66,7 @@ def test_re_adding_a_folder_mirrors_it(tmp_path) -> None:
 
     (notes / "a.md").write_text("# notes\n\nOne short passage now.")
     (notes / "b.md").unlink()
-    docs = list(read_documents(notes))
-    assert corpus.add_documents(docs, progress=False) == 1
-    assert corpus.prune_folder(docs[0].folder, {d.id for d in docs}) == 2
+    assert corpus.mirror_folder(notes, progress=False) == (1, 2)
     assert corpus.count() == 3
     assert "lotus" not in corpus.search("mooncake lotus seed paste", 3)[0].content
 

@@ -28,18 +28,14 @@ def _corpus():
 
 
 def add_folder(args: argparse.Namespace) -> int:
-    from contextgen.tools.search.documents import read_documents
-
     folder = Path(args.folder)
     if not folder.is_dir():
         raise UsageError(f"{folder} is not a folder of .txt/.md documents")
+    corpus = _corpus()
     try:
-        documents = list(read_documents(folder))
+        added, removed = corpus.mirror_folder(folder)
     except ValueError as error:
         raise UsageError(f"{error}; put .txt or .md files in {folder}") from error
-    corpus = _corpus()
-    added = corpus.add_documents(documents)
-    removed = corpus.prune_folder(documents[0].folder, {d.id for d in documents})
     gone = f", removed {removed} no longer in it" if removed else ""
     print(f"Indexed {added} new passage(s) from {folder}{gone}; the corpus has {corpus.count()}.")
     return 0

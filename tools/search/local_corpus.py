@@ -16,7 +16,7 @@ import re
 import sys
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from contextgen.memory.embeddings import MiniLMEmbeddingFunction, default_embedd
 from contextgen.memory.store import chroma_client
 from contextgen.tools.errors import SearchUnavailable
 from contextgen.tools.search.base import SearchHit
-from contextgen.tools.search.documents import Document
+from contextgen.tools.search.documents import Document, read_documents
 
 logger = logging.getLogger(__name__)
 
@@ -146,12 +146,13 @@ class LocalCorpus:
         batch_size: int = 256,
         progress: bool | None = None,
         description: str = "Indexing",
+        on_batch: Callable[[int, int], None] | None = None,
     ) -> int:
         """Embed and store documents; ones already stored with the same content are skipped.
 
         Idempotent by document id (a changed document replaces the old one). `progress`: a
-        tqdm bar on stderr; None shows it only when stderr is a terminal. Returns how many
-        documents were embedded.
+        tqdm bar on stderr; None shows it only when stderr is a terminal. `on_batch(done,
+        total)` is called after every batch. Returns how many documents were embedded.
         """
         unique = list({doc.id: doc for doc in documents}.values())
         show = sys.stderr.isatty() if progress is None else progress
@@ -185,10 +186,26 @@ class LocalCorpus:
                     )
                     added += len(todo)
                 bar.update(len(batch))
+                if on_batch:
+                    on_batch(start + len(batch), len(unique))
         if added:
             self._snapshot = None
         logger.info("Corpus %s: %d of %d documents embedded", self.path, added, len(unique))
         return added
+
+    def mirror_folder(
+        self,
+        folder: str | Path,
+        *,
+        progress: bool | None = None,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> tuple[int, int]:
+        """Index a folder of .txt/.md files so the corpus mirrors it: changed files are
+        re-embedded, and passages of files since deleted or shortened removed. Returns
+        (embedded, removed). Raises FileNotFoundError / ValueError like `read_documents`."""
+        documents = list(read_documents(folder))
+        added = self.add_documents(documents, progress=progress, on_batch=on_batch)
+        return added, self.prune_folder(documents[0].folder, {d.id for d in documents})
 
     def prune_folder(self, folder: str, keep: Iterable[str]) -> int:
         """Delete the passages read from `folder` whose ids are not in `keep` (files since

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -57,11 +57,17 @@ def read_wiki_summaries(path: str | Path | None = None) -> Iterator[Document]:
             )
 
 
-def ensure_wiki_corpus(corpus: LocalCorpus, progress: bool | None = None) -> int:
+def ensure_wiki_corpus(
+    corpus: LocalCorpus,
+    progress: bool | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> int:
     """Index the Wikipedia summaries into `corpus` unless already there; returns how many
     documents were embedded now (0 when the corpus already had them all)."""
     documents = list(read_wiki_summaries())
     if corpus.count_origin(WIKI_ORIGIN) >= len(documents):
         return 0
     logger.info("Indexing %d Wikipedia summaries into %s", len(documents), corpus.path)
-    return corpus.add_documents(documents, progress=progress, description="Indexing Wikipedia")
+    return corpus.add_documents(
+        documents, progress=progress, description="Indexing Wikipedia", on_batch=on_batch
+    )
