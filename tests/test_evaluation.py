@@ -222,6 +222,8 @@ def test_results_have_required_fields_for_both_arms(context, tmp_path):
     baseline = {r["id"]: r for r in records if r["arm"] == "baseline"}
     assert agent["festival-pastry"]["llm_calls"] == 2
     assert agent["festival-pastry"]["search_calls"] == 1
+    assert agent["festival-pastry"]["queries"] == ["egg-laying mammal Australia"]
+    assert baseline["festival-pastry"]["queries"] == []
     assert agent["festival-pastry"]["rounds"] == 1
     assert baseline["festival-pastry"]["final_prompt"] == items[0].prompt
     assert baseline["festival-pastry"]["llm_calls"] == 0

@@ -213,6 +213,8 @@ class EvalHarness:
             "final_prompt": package.prompt if package else None,
             "facts": [f.model_dump() for f in package.facts] if package else [],
             "route": intent.route if intent else None,
+            "candidate_names": list(intent.candidate_names) if intent else [],
+            "queries": list(intent.search_queries) if intent else [],
             "rounds": len(verdicts) or (1 if package else 0),
             "round_scores": [v.score for v in verdicts if v.judged],
             "accepted": bool(state.get("accepted")),
@@ -246,7 +248,8 @@ class EvalHarness:
                 notices.append(f"No image: {error}")
             seconds = {"generate": round(time.perf_counter() - started, 4)}
         return {
-            "final_prompt": item.prompt, "facts": [], "route": None, "rounds": 0,
+            "final_prompt": item.prompt, "facts": [], "route": None, "candidate_names": [],
+            "queries": [], "rounds": 0,
             "round_scores": [], "accepted": None, "image": image_path,
             "wall_seconds": round(time.perf_counter() - started, 3),
             "seconds_per_node": seconds, "llm_calls": 0, "input_tokens": 0,
