@@ -111,3 +111,13 @@ def test_no_store_and_unknown_run_are_usage_errors(cli, tmp_path, capsys):
     assert cli("runs", "show", "nope") == 2
     assert "contextgen runs list" in capsys.readouterr().err
     assert cli("runs", "replay", "nope", "--from", "generate") == 2
+
+
+def test_bad_reference_images_are_usage_errors_before_any_work(cli, tmp_path, capsys):
+    not_an_image = tmp_path / "notes.png"
+    not_an_image.write_text("not a picture")
+    for reference, message in [(tmp_path / "missing.png", "does not exist"),
+                               (not_an_image, "is not a readable image")]:
+        assert cli("generate", "a fox", "--reference", str(reference)) == 2
+        assert message in capsys.readouterr().err
+    assert cli.backends.chat_model.calls == []  # refused before the agent ran

@@ -46,6 +46,8 @@ def run_generate(args: argparse.Namespace) -> int:
         raise UsageError('give a request, e.g. contextgen generate "a red fox in snow"')
     if args.answer and not args.thread:
         raise UsageError("--answer needs --thread ID: the run whose question you answer")
+    for reference in args.reference:
+        check_reference_image(reference)
     thread_id = args.thread or uuid.uuid4().hex[:12]
     out_dir = Path(args.out or Path(Context().output_dir) / thread_id)
     overrides = {"output_dir": str(out_dir)}
@@ -90,6 +92,23 @@ def run_generate(args: argparse.Namespace) -> int:
         graph_input = Command(resume=answer)
     print_summary(outcome, out_dir)
     return 0
+
+
+def check_reference_image(reference: str) -> None:
+    """A reference must be an http(s) URL or a readable image file; UsageError otherwise."""
+    if reference.startswith(("http://", "https://")):
+        return
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(reference).expanduser()
+    if not path.is_file():
+        raise UsageError(f"reference image {reference} does not exist; give a file or a URL")
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except (UnidentifiedImageError, OSError) as error:
+        message = f"reference image {reference} is not a readable image ({error})"
+        raise UsageError(message) from error
 
 
 def first_input(agent, config: dict, args: argparse.Namespace):
