@@ -77,7 +77,8 @@ def synthesize_prompt(state: AgentState, runtime: Runtime[Context]) -> dict:
             HumanMessage(content=synthesis_input(state, evidence, memories)),
         ],
     )
-    facts, dropped = resolve_sources(named_subject_facts(reply), evidence, memories)
+    naming = named_subject_facts(reply, state["intent"].candidate_names)
+    facts, dropped = resolve_sources(naming, evidence, memories)
     package = PromptPackage(
         prompt=prompt_naming_subject(reply, facts),
         negative_prompt=clean_negative_prompt(reply),
@@ -122,10 +123,18 @@ def clean_negative_prompt(reply: SynthesisReply) -> str:
     return ", ".join(dict.fromkeys(kept))
 
 
-def named_subject_facts(reply: SynthesisReply) -> list[FactReply]:
-    """The model's facts, with the subject's name first when a source gave it."""
+def named_subject_facts(reply: SynthesisReply, candidates: list[str]) -> list[FactReply]:
+    """The model's facts, with the subject's name first when a source gave it, or when
+    reasoning gave it and it is one of the analysis's candidate names (not a new invention)."""
     name = reply.subject_name.strip()
-    if not name or not reply.subject_source.strip():
+    source = reply.subject_source.strip()
+    if not name or not source:
+        return reply.facts
+    if source.lower() == "reasoning" and not any(
+        candidate.lower() in name.lower() or name.lower() in candidate.lower()
+        for candidate in candidates
+        if candidate.strip()
+    ):
         return reply.facts
     naming = FactReply(statement=f"The subject is: {name}.", source=reply.subject_source)
     return [naming, *reply.facts]

@@ -295,6 +295,19 @@ def test_synthesis_sees_candidate_names_and_may_name_the_subject_by_reasoning(co
     ]
 
 
+def test_a_subject_name_reasoned_up_outside_the_candidates_is_not_used(context, runtime):
+    reply = synthesis_reply("Flower people in Britain, close-up") | {
+        "subject_name": "flower people", "subject_source": "reasoning", "facts": [],
+    }
+    chat = ScriptedChatModel(replies={"SynthesisReply": [reply]})
+    intent = INTENT.model_copy(update={"candidate_names": ["poppy"]})
+    state = {"request": "the remembrance flower", "intent": intent, "evidence": [],
+             "memories": []}
+    with backends(context, chat_model=chat):
+        package = synthesize_prompt(state, runtime)["prompt_package"]
+    assert package.prompt == "Flower people in Britain, close-up" and package.facts == []
+
+
 def test_select_evidence_gives_every_query_its_best_hit_first():
     def hit(query, source, score):
         return Evidence(
