@@ -89,23 +89,27 @@ def analyze_intent(state: AgentState, runtime: Runtime[Context]) -> dict:
 def normalize_intent(intent: Intent, request: str) -> Intent:
     """Hold the model's answer to what it can mean.
 
-    A search route always has queries, one of them checking each candidate name, and other
-    routes have none; ambiguity needs a question; a stated preference must be in the user's
-    own words (small models copy the examples).
+    A search route always has queries and other routes have none. With candidate names, the
+    subject's own description is searched first and each candidate next, so a wrong guess
+    cannot steer the whole search away. Ambiguity needs a question; a stated preference must
+    be in the user's own words (small models copy the examples).
     """
     needs_search = intent.route in ("search", "search_then_reason")
     queries = [q.strip() for q in intent.search_queries if q.strip()]
     if needs_search and not queries:
         queries = intent.knowledge_gaps or [intent.subject]
     candidates = [name.strip() for name in intent.candidate_names if name.strip()]
-    unchecked = [
-        name for name in candidates if not any(name.lower() in q.lower() for q in queries)
-    ]
-    queries = [*queries[:1], *unchecked, *queries[1:]] if needs_search else []
+    if candidates:
+        unchecked = [
+            name for name in candidates if not any(name.lower() in q.lower() for q in queries)
+        ]
+        queries = [intent.subject.strip(), *unchecked, *queries]
+    if not needs_search:
+        queries = []
     return intent.model_copy(
         update={
             "candidate_names": candidates,
-            "search_queries": list(dict.fromkeys(queries))[:MAX_QUERIES],
+            "search_queries": list(dict.fromkeys(q for q in queries if q))[:MAX_QUERIES],
             "ambiguous": intent.ambiguous and bool(intent.clarifying_question.strip()),
             "stated_preferences": [
                 text for text in intent.stated_preferences if said_in(text, request)

@@ -102,15 +102,23 @@ def test_normalize_intent_keeps_route_and_queries_consistent(route, queries, gap
     ("route", "queries", "candidates", "expected"),
     [
         ("search", ["pastry Mid-Autumn Festival"], ["mooncake", " "],
-         ["pastry Mid-Autumn Festival", "mooncake"]),
+         ["festival pastry", "mooncake", "pastry Mid-Autumn Festival"]),
         ("search", ["q1", "Mooncake filling", "q3"], ["mooncake"],
-         ["q1", "Mooncake filling", "q3"]),
-        ("search", ["q1", "q2", "q3"], ["crowned crane"], ["q1", "crowned crane", "q2"]),
+         ["festival pastry", "q1", "Mooncake filling"]),
+        ("search", ["q1", "q2"], ["crowned crane", "stork"],
+         ["festival pastry", "crowned crane", "stork"]),
+        ("search", ["festival pastry", "q2"], [], ["festival pastry", "q2"]),
+        ("search", ["q1"], [], ["q1"]),
         ("reason", [], ["mooncake"], []),
     ],
 )
-def test_normalize_intent_searches_every_candidate_name(route, queries, candidates, expected):
-    intent = Intent(subject="x", route=route, search_queries=queries, candidate_names=candidates)
+def test_normalize_intent_searches_the_description_and_every_candidate(
+    route, queries, candidates, expected
+):
+    intent = Intent(
+        subject="festival pastry", route=route, search_queries=queries,
+        candidate_names=candidates,
+    )
     normalized = normalize_intent(intent, "x")
     assert normalized.search_queries == expected
     assert normalized.candidate_names == [c for c in candidates if c.strip()]
