@@ -314,6 +314,8 @@ def test_summary_tables_deltas_and_plot(tmp_path):
     markdown = (tmp_path / "summary.md").read_text()
     assert "| cultural | 2 | 100.0% | 50.0% | +50.0 pt |" in markdown
     assert "**overall**" in markdown and "Keyword hit" in markdown and "WiScore" not in markdown
+    keyword_table = markdown.split("## Keyword hit")[1]
+    assert "| **overall** | 2 | 50.0% | 0.0% | +50.0 pt |" in keyword_table  # items with keywords
     assert (tmp_path / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert scaling_curve(records, "closure", 2) == pytest.approx([1 / 3, 2 / 3], abs=1e-3)
 

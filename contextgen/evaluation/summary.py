@@ -46,8 +46,9 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
         for arm, arm_records in by_arm.items():
             chosen = [r for r in arm_records
                       if category == "overall" or r.get("category") == category]
-            row[arm] = {"n": len(chosen)} | {
-                m: _mean([metric_value(r, m) for r in chosen]) for m in METRICS
+            values = {m: [metric_value(r, m) for r in chosen] for m in METRICS}
+            row[arm] = {"n": len(chosen)} | {m: _mean(v) for m, v in values.items()} | {
+                "measured": {m: sum(x is not None for x in v) for m, v in values.items()}
             }
         table[category] = row
     summary: dict[str, Any] = {"table": table, "arms": sorted(by_arm), "cost": {}, "wise": {}}
@@ -104,7 +105,7 @@ def render_markdown(summary: dict[str, Any], title: str = "contextgen evaluation
                   "| category | n | agent | baseline | delta |", "|---|---|---|---|---|"]
         for category, row in table.items():
             agent, baseline = row.get("agent", {}), row.get("baseline", {})
-            n = agent.get("n") or baseline.get("n") or 0
+            n = max(arm_row.get("measured", {}).get(metric, 0) for arm_row in (agent, baseline))
             name = f"**{category}**" if category == "overall" else category
             lines.append(
                 f"| {name} | {n} | {_fmt(agent.get(metric), percent)} | "
