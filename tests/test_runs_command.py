@@ -6,6 +6,7 @@ The CLI runs in-process on the SQLite checkpointer with the in-process fakes.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +25,8 @@ from tests.fakes import (
     synthesis_reply,
     verdict,
 )
+
+SAMPLE = Path(__file__).parent / "data" / "eval_sample.jsonl"
 
 
 def echo_style_synthesis(messages):
@@ -121,3 +124,13 @@ def test_bad_reference_images_are_usage_errors_before_any_work(cli, tmp_path, ca
         assert cli("generate", "a fox", "--reference", str(reference)) == 2
         assert message in capsys.readouterr().err
     assert cli.backends.chat_model.calls == []  # refused before the agent ran
+
+
+def test_an_output_folder_that_cannot_hold_files_is_refused_before_any_work(cli, tmp_path, capsys):
+    a_file = tmp_path / "taken"
+    a_file.write_text("a file, not a folder")
+    assert cli("generate", "a fox", "--out", str(a_file / "run")) == 2
+    assert "cannot hold files" in capsys.readouterr().err
+    assert cli("eval", str(SAMPLE), "--out", str(a_file)) == 2
+    assert "choose another folder" in capsys.readouterr().err
+    assert cli.backends.chat_model.calls == []

@@ -11,7 +11,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from contextgen.commands import UsageError
+from contextgen.commands import UsageError, writable_folder
 
 BENCHMARK_MODULES = {
     "overhead": "contextgen.benchmarks.overhead",
@@ -65,9 +65,7 @@ def run_bench(args: argparse.Namespace) -> int:
     names = list(BENCHMARK_MODULES) if args.name == "all" else [args.name]
     if args.name == "all" and args.model:
         raise UsageError("--model applies to one benchmark: name it (llm or generator)")
-    out_dir = Path(args.out) if args.out else None
-    if out_dir:
-        out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = writable_folder(args.out, "--out") if args.out else None
     failures = 0
     for name in names:
         module = importlib.import_module(BENCHMARK_MODULES[name])

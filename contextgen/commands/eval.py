@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from contextgen.commands import UsageError
+from contextgen.commands import UsageError, writable_folder
 
 
 def register(subcommands) -> None:
@@ -57,7 +57,7 @@ def run_eval(args: argparse.Namespace) -> int:
         raise UsageError(f"no items in {args.file} match --categories {args.categories}")
     overrides = {"max_rounds": args.max_rounds} if args.max_rounds else {}
     context = Context(**overrides)
-    out_dir = Path(args.out)
+    out_dir = writable_folder(args.out, "--out")
     harness = EvalHarness(context, out_dir, options=options)
     pending = harness.pending(select_items(items, options))
     print(f"{len(pending)} run(s) to do -> {out_dir}", file=sys.stderr)

@@ -10,7 +10,7 @@ from pathlib import Path
 from langgraph.types import Command
 
 from contextgen.checkpoints import open_checkpointer
-from contextgen.commands import UsageError
+from contextgen.commands import UsageError, writable_folder
 from contextgen.graphs.context import Context
 from contextgen.graphs.image_agent import build_graph
 from contextgen.progress_display import ProgressDisplay
@@ -49,7 +49,7 @@ def run_generate(args: argparse.Namespace) -> int:
     for reference in args.reference:
         check_reference_image(reference)
     thread_id = args.thread or uuid.uuid4().hex[:12]
-    out_dir = Path(args.out or Path(Context().output_dir) / thread_id)
+    out_dir = Path(args.out or Path(Context().output_dir) / thread_id).expanduser()
     overrides = {"output_dir": str(out_dir)}
     if args.user:
         overrides["user_id"] = args.user
@@ -62,6 +62,7 @@ def run_generate(args: argparse.Namespace) -> int:
     agent = build_graph(checkpointer=checkpointer)
     config = {"configurable": {"thread_id": thread_id}}
     graph_input = first_input(agent, config, args)
+    writable_folder(out_dir, "--out")
     display = ProgressDisplay()
     print(f"run {thread_id} -> {out_dir}", file=sys.stderr)
     while True:
