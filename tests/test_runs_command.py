@@ -134,3 +134,24 @@ def test_an_output_folder_that_cannot_hold_files_is_refused_before_any_work(cli,
     assert cli("eval", str(SAMPLE), "--out", str(a_file)) == 2
     assert "choose another folder" in capsys.readouterr().err
     assert cli.backends.chat_model.calls == []
+
+
+def test_ctrl_c_during_generation_keeps_finished_steps_for_resume(cli, tmp_path, capsys):
+    generator = cli.backends.generator
+    real_generate = generator.generate
+
+    def interrupted(**kwargs):
+        generator.generate = real_generate  # only the first attempt is interrupted
+        raise KeyboardInterrupt
+
+    generator.generate = interrupted
+    out = tmp_path / "run"
+    assert cli("generate", "the egg-laying mammal of eastern Australia", "--out", str(out)) == 130
+    err = capsys.readouterr().err
+    thread_id = err.split("resume with: contextgen generate --thread ")[1].split()[0]
+    calls_before = len(cli.backends.chat_model.calls)
+
+    assert cli("generate", "--thread", thread_id, "--out", str(out)) == 0
+    assert len(cli.backends.chat_model.calls) == calls_before  # intent and prompt not redone
+    record = json.loads((out / "run.json").read_text())
+    assert record["final_image"] and (out / "report.html").is_file()

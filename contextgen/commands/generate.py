@@ -72,11 +72,12 @@ def run_generate(args: argparse.Namespace) -> int:
             )
         except (BackendUnavailable, StructuredOutputError) as error:
             print(f"contextgen: error: {error}", file=sys.stderr)
-            print(
-                f"Finished steps are saved; resume with: contextgen generate --thread {thread_id}",
-                file=sys.stderr,
-            )
+            print_resume_hint(thread_id)
             return 1
+        except KeyboardInterrupt:
+            print("contextgen: interrupted.", file=sys.stderr)
+            print_resume_hint(thread_id)
+            return 130
         record = build_run_record(outcome, context, thread_id)
         write_run_record(out_dir, record)  # merges earlier invocations of the thread into record
         write_report(out_dir, record)
@@ -93,6 +94,14 @@ def run_generate(args: argparse.Namespace) -> int:
         graph_input = Command(resume=answer)
     print_summary(outcome, out_dir)
     return 0
+
+
+def print_resume_hint(thread_id: str) -> None:
+    """Tell how to pick a stopped run up again: finished nodes are in the checkpointer."""
+    print(
+        f"Finished steps are saved; resume with: contextgen generate --thread {thread_id}",
+        file=sys.stderr,
+    )
 
 
 def check_reference_image(reference: str) -> None:
