@@ -144,6 +144,19 @@ def test_rejects_unknown_format(tmp_path):
         load_items(path)
 
 
+@pytest.mark.parametrize("content, message", [
+    ('[{"Prompt": 3, "Explanation": "a crane"}]', "must be non-empty text"),
+    ('[{"Prompt": "the bird of longevity"}]', "no 'Explanation'"),
+    ('{"id": "a", "prompt": "  ", "keywords": ["crane"]}', "must be non-empty text"),
+    ('{"id": "a", "prompt": "the bird of longevity"}', "no answer key"),
+])
+def test_items_without_a_request_text_or_answer_key_are_refused(tmp_path, content, message):
+    path = tmp_path / "items.json"
+    path.write_text(content)
+    with pytest.raises(ItemFormatError, match=message):
+        load_items(path)
+
+
 # -- scoring ---------------------------------------------------------------------------------
 
 

@@ -85,12 +85,15 @@ def _records(path: Path) -> list[dict[str, Any]]:
 
 def _item(record: dict[str, Any], number: int, path: Path) -> EvalItem:
     if "Prompt" in record:  # WISE / WISE-Verified
+        prompt = _request_text(record, "Prompt", number, path)
+        if not _is_text(record.get("Explanation")):
+            raise ItemFormatError(f"{path}: item {number} has no 'Explanation' (its answer key)")
         return EvalItem(
             id=str(record.get("prompt_id", number)),
-            prompt=str(record["Prompt"]),
+            prompt=prompt,
             category=str(record.get("Category") or "uncategorized"),
             subcategory=str(record.get("Subcategory") or ""),
-            answer=AnswerKey(expected=str(record.get("Explanation") or "")),
+            answer=AnswerKey(expected=record["Explanation"].strip()),
         )
     if "prompt" not in record:
         raise ItemFormatError(
@@ -108,11 +111,22 @@ def _item(record: dict[str, Any], number: int, path: Path) -> EvalItem:
         )
     return EvalItem(
         id=str(record.get("id", record.get("prompt_id", number))),
-        prompt=str(record["prompt"]),
+        prompt=_request_text(record, "prompt", number, path),
         category=str(record.get("category") or record.get("Category") or path.stem),
         subcategory=str(record.get("subcategory") or ""),
         answer=AnswerKey(expected=str(expected), keywords=_keyword_groups(record.get("keywords"))),
     )
+
+
+def _request_text(record: dict[str, Any], field: str, number: int, path: Path) -> str:
+    """The item's request: non-empty text, or an ItemFormatError naming the item."""
+    if not _is_text(record[field]):
+        raise ItemFormatError(f"{path}: item {number}'s {field!r} must be non-empty text")
+    return record[field].strip()
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
 
 
 def _keyword_groups(raw: Any) -> list[list[str]]:
