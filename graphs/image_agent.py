@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import get_runtime
 from langgraph.types import Send
@@ -33,7 +35,7 @@ def current_context() -> Context:
     return context if isinstance(context, Context) else Context()
 
 
-def route_after_intent(state: AgentState) -> list[Send] | str:
+def route_after_intent(state: AgentState) -> Literal["clarify"] | list[Send]:
     """Ask the user, or research: one `search` per query beside `recall_memory`."""
     intent = state["intent"]
     if intent.ambiguous and current_context().interactive and not state.get("clarification"):
@@ -42,7 +44,9 @@ def route_after_intent(state: AgentState) -> list[Send] | str:
     return [*searches, Send("recall_memory", state)]
 
 
-def route_after_judge(state: AgentState) -> list[Send] | str:
+def route_after_judge(
+    state: AgentState,
+) -> Literal["remember", "generate", "synthesize_prompt"] | list[Send]:
     """Accept, stop at the round limit, or loop back to research, prompt writing or an edit."""
     context = current_context()
     verdicts = state["verdicts"]
@@ -73,6 +77,8 @@ def build_graph(checkpointer=None, store=None, cache=None):
     builder.add_node("judge", judge)
     builder.add_node("remember", remember)
 
+    # Routes can also `Send` to search/recall_memory: the path maps list every destination so
+    # Studio draws each edge.
     builder.add_edge(START, "analyze_intent")
     builder.add_conditional_edges(
         "analyze_intent", route_after_intent, ["clarify", "search", "recall_memory"]
