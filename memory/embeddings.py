@@ -7,6 +7,7 @@ no model hub is ever contacted. One model is loaded per process, lazily and thre
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import logging
@@ -57,6 +58,19 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+@contextlib.contextmanager
+def _quiet_transformers_progress():
+    from transformers.utils import logging as transformers_logging
+
+    was_enabled = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            transformers_logging.enable_progress_bar()
+
+
 def load_model(model_path: str | Path | None = None, device: str = "cpu") -> SentenceTransformer:
     """Load (once per process) the sentence-transformers model from a local folder."""
     path = Path(model_path) if model_path else bundled_model_path()
@@ -73,7 +87,8 @@ def load_model(model_path: str | Path | None = None, device: str = "cpu") -> Sen
         from sentence_transformers import SentenceTransformer
 
         logger.info("Loading embedding model from %s on %s", path, device)
-        model = SentenceTransformer(str(path), device=device, local_files_only=True)
+        with _quiet_transformers_progress():  # its weight-loading bar garbles the CLI progress
+            model = SentenceTransformer(str(path), device=device, local_files_only=True)
         _models[key] = model
         return model
 
