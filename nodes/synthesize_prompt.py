@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Annotated
 
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -19,6 +20,7 @@ logger = logging.getLogger(__name__)
 MAX_EVIDENCE = 5
 MAX_SOURCE_CHARS = 450
 MAX_REFERENCE_IMAGES = 3
+RESTATEMENT_OVERLAP = 0.8  # share of words two facts have in common to count as one
 
 SYNTHESIS_INSTRUCTIONS = """You write prompts for a text-to-image model that knows nothing beyond
 the prompt. Use the sources to settle what the request leaves unsaid, then describe the image
@@ -179,11 +181,13 @@ def synthesis_input(state: AgentState, evidence: list[Evidence], memories: list[
 def resolve_sources(
     replies: list[FactReply], evidence: list[Evidence], memories: list[Memory]
 ) -> tuple[list[Fact], int]:
-    """Map cited ids to real sources; drop repeats and (counted) facts citing nothing known."""
+    """Map cited ids to real sources; drop restatements and (counted) facts citing nothing
+    known."""
     sources = {f"E{n}": item.source for n, item in enumerate(evidence, start=1)}
     sources |= {f"M{n}": f"memory:{memory.id}" for n, memory in enumerate(memories, start=1)}
     sources["REASONING"] = "reasoning"
-    facts: dict[str, Fact] = {}
+    facts: list[Fact] = []
+    kept_words: list[set[str]] = []
     dropped = 0
     for reply in replies:
         source = sources.get(reply.source.strip().upper())
@@ -191,8 +195,17 @@ def resolve_sources(
             dropped += 1
             continue
         statement = reply.statement.strip()
-        facts.setdefault(statement.lower(), Fact(statement=statement, source=source))
-    return list(facts.values()), dropped
+        words = set(re.findall(r"\w+", statement.lower()))
+        if statement and not any(restates(words, kept) for kept in kept_words):
+            facts.append(Fact(statement=statement, source=source))
+            kept_words.append(words)
+    return facts, dropped
+
+
+def restates(words: set[str], other: set[str]) -> bool:
+    """True when two statements share nearly all their words ("sole living" / "only living")."""
+    union = words | other
+    return bool(union) and len(words & other) / len(union) >= RESTATEMENT_OVERLAP
 
 
 def reference_images(state: AgentState, evidence: list[Evidence]) -> list[str]:

@@ -200,6 +200,29 @@ def test_resolve_sources_drops_unknown_citations():
     assert dropped == 1
 
 
+def test_resolve_sources_keeps_one_of_two_restatements_but_distinct_facts():
+    evidence = [Evidence(id="a", query="q", content="c", source="https://x", provider="p")]
+    from contextgen.nodes.synthesize_prompt import FactReply
+
+    facts, _ = resolve_sources(
+        [
+            FactReply(statement="The platypus is the sole living member of its family.",
+                      source="E1"),
+            FactReply(statement="The platypus is the only living member of its family.",
+                      source="E1"),
+            FactReply(statement="It is 6 pm in New York.", source="reasoning"),
+            FactReply(statement="It is 7 pm in New York.", source="reasoning"),
+        ],
+        evidence,
+        [],
+    )
+    assert [f.statement for f in facts] == [
+        "The platypus is the sole living member of its family.",
+        "It is 6 pm in New York.",
+        "It is 7 pm in New York.",
+    ]
+
+
 def test_generate_writes_image_and_reports_steps(context, runtime, events):
     package = PromptPackage(prompt="a platypus")
     generator = SolidColorGenerator()
