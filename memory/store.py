@@ -37,7 +37,7 @@ import numpy as np
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings
-from chromadb.errors import NotFoundError
+from chromadb.errors import ChromaError, NotFoundError
 
 from contextgen.graphs.state import Fact, Memory
 from contextgen.memory.embeddings import MiniLMEmbeddingFunction, default_embedding_function
@@ -80,7 +80,13 @@ def chroma_client(path: str | Path | None = None, url: str | None = None) -> Cli
             ) from exc
     folder = Path(path).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(folder), settings=settings)
+    try:
+        return chromadb.PersistentClient(path=str(folder), settings=settings)
+    except ChromaError as exc:
+        raise BackendUnavailable(
+            f"The Chroma store in {folder} cannot be opened ({exc}). Move the folder aside to "
+            "start an empty one, or restore it from a backup; nothing in it was changed."
+        ) from exc
 
 
 def _stable_id(prefix: str, *parts: str) -> str:

@@ -10,7 +10,7 @@ from langgraph.runtime import Runtime
 from contextgen.graphs.context import Context
 from contextgen.graphs.state import Evidence, SearchTask
 from contextgen.tools.backends import backends_for
-from contextgen.tools.errors import SearchUnavailable
+from contextgen.tools.errors import BackendUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -18,15 +18,17 @@ MAX_EVIDENCE_CHARS = 1200
 
 
 def search(task: SearchTask, runtime: Runtime[Context]) -> dict:
-    """Search for `task["query"]`; an unreachable provider becomes a notice, not a failure."""
+    """Search for `task["query"]`; a provider that cannot serve becomes a notice, not a failure."""
     query = task["query"]
     runtime.stream_writer({"node": "search", "message": f"searching: {query}"})
-    provider = backends_for(runtime.context).search
-    if provider is None:
-        return {"notices": ["Search is switched off: the prompt relies on memory and reasoning."]}
     try:
+        provider = backends_for(runtime.context).search
+        if provider is None:
+            return {
+                "notices": ["Search is switched off: the prompt relies on memory and reasoning."]
+            }
         hits = provider.search(query, max_results=runtime.context.max_results_per_query)
-    except SearchUnavailable as error:
+    except BackendUnavailable as error:  # unreachable, or its store cannot be opened
         logger.info("search unavailable: %s", error)
         return {"notices": [f"Search unavailable ({error}); continued on memory and reasoning."]}
     evidence = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from langgraph.runtime import Runtime
@@ -148,6 +149,19 @@ def test_search_off_becomes_notice(context, runtime):
     with backends(context, search=None):
         update = search({"query": "platypus", "round": 1}, runtime)
     assert "evidence" not in update and "switched off" in update["notices"][0]
+
+
+def test_search_on_a_damaged_corpus_becomes_notice_and_leaves_the_file(context, runtime,
+                                                                       monkeypatch):
+    monkeypatch.delenv("TAVILY_API_KEY", raising=False)
+    damaged = Path(context.corpus_dir) / "chroma.sqlite3"
+    damaged.parent.mkdir(parents=True)
+    damaged.write_bytes(b"not a database")
+    with use_backends(Backends(context, memory=ListMemory())):  # the real local corpus
+        update = search({"query": "platypus", "round": 1}, runtime)
+    assert "evidence" not in update
+    assert "cannot be opened" in update["notices"][0] and "Move the folder" in update["notices"][0]
+    assert damaged.read_bytes() == b"not a database"
 
 
 def test_recall_memory_survives_a_broken_store(context, runtime):

@@ -155,3 +155,14 @@ def test_ctrl_c_during_generation_keeps_finished_steps_for_resume(cli, tmp_path,
     assert len(cli.backends.chat_model.calls) == calls_before  # intent and prompt not redone
     record = json.loads((out / "run.json").read_text())
     assert record["final_image"] and (out / "report.html").is_file()
+
+
+def test_a_damaged_checkpoint_file_is_reported_and_kept(cli, context, capsys):
+    damaged = Path(context.data_dir) / "checkpoints.sqlite"
+    damaged.parent.mkdir(parents=True, exist_ok=True)
+    damaged.write_bytes(b"not a database")
+    for argv in (("runs", "list"), ("generate", "a fox")):
+        assert cli(*argv) == 1
+        assert "is not a readable checkpoint database" in capsys.readouterr().err
+    assert damaged.read_bytes() == b"not a database"
+    assert cli.backends.chat_model.calls == []
