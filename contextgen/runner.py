@@ -38,17 +38,29 @@ def run_agent(
     context: Context,
     config: dict[str, Any] | None = None,
     on_progress: ProgressHandler | None = None,
+    outcome: RunOutcome | None = None,
 ) -> RunOutcome:
     """Stream one invocation of `agent`, reporting node starts/ends and custom progress events.
 
     `graph_input` is the input state, a `Command(resume=...)`, or None to continue a thread.
+    Pass your own `outcome` to keep what was streamed (state, timings, LLM usage) when the run
+    stops with an error.
     """
     report = on_progress or (lambda event: None)
-    outcome = RunOutcome(state={})
+    outcome = outcome if outcome is not None else RunOutcome(state={})
     config = {**(config or {})}
     config["callbacks"] = [*config.get("callbacks", []), outcome.llm_usage]
-    started_tasks: dict[str, tuple[str, float]] = {}
     run_started = time.perf_counter()
+    try:
+        _stream(agent, graph_input, context, config, outcome, report)
+    finally:
+        outcome.wall_seconds = round(time.perf_counter() - run_started, 3)
+    return outcome
+
+
+def _stream(agent, graph_input, context: Context, config: dict[str, Any], outcome: RunOutcome,
+            report: ProgressHandler) -> None:
+    started_tasks: dict[str, tuple[str, float]] = {}
     for mode, chunk in agent.stream(
         graph_input, config, context=context, stream_mode=["tasks", "custom", "updates", "values"]
     ):
@@ -74,5 +86,3 @@ def run_agent(
             outcome.interrupt = chunk["__interrupt__"][0].value
         elif mode == "values":
             outcome.state = chunk
-    outcome.wall_seconds = round(time.perf_counter() - run_started, 3)
-    return outcome

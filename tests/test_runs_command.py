@@ -149,12 +149,16 @@ def test_ctrl_c_during_generation_keeps_finished_steps_for_resume(cli, tmp_path,
     assert cli("generate", "the egg-laying mammal of eastern Australia", "--out", str(out)) == 130
     err = capsys.readouterr().err
     thread_id = err.split("resume with: contextgen generate --thread ")[1].split()[0]
+    partial = json.loads((out / "run.json").read_text())  # what finished is kept
+    assert partial["status"] == "incomplete" and partial["final_prompt"]["prompt"]
+    assert "synthesize_prompt" in partial["path"] and (out / "report.html").is_file()
     calls_before = len(cli.backends.chat_model.calls)
 
     assert cli("generate", "--thread", thread_id, "--out", str(out)) == 0
     assert len(cli.backends.chat_model.calls) == calls_before  # intent and prompt not redone
     record = json.loads((out / "run.json").read_text())
-    assert record["final_image"] and (out / "report.html").is_file()
+    assert record["status"] == "finished" and record["final_image"]
+    assert record["path"][: len(partial["path"])] == partial["path"]  # both invocations
 
 
 def test_a_damaged_checkpoint_file_is_reported_and_kept(cli, context, capsys):

@@ -66,21 +66,22 @@ def run_generate(args: argparse.Namespace) -> int:
     display = ProgressDisplay()
     print(f"run {thread_id} -> {out_dir}", file=sys.stderr)
     while True:
+        outcome = RunOutcome(state={})
         try:
-            outcome = run_agent(
-                agent, graph_input, context=context, config=config, on_progress=display
+            run_agent(agent, graph_input, context=context, config=config, on_progress=display,
+                      outcome=outcome)
+        except (BackendUnavailable, StructuredOutputError, KeyboardInterrupt) as error:
+            write_run_files(out_dir, outcome, context, thread_id)  # what finished, as incomplete
+            interrupted = isinstance(error, KeyboardInterrupt)
+            print("contextgen: interrupted." if interrupted else f"contextgen: error: {error}",
+                  file=sys.stderr)
+            print(
+                f"What finished is in {out_dir}; resume with: contextgen generate --thread "
+                f"{thread_id}",
+                file=sys.stderr,
             )
-        except (BackendUnavailable, StructuredOutputError) as error:
-            print(f"contextgen: error: {error}", file=sys.stderr)
-            print_resume_hint(thread_id)
-            return 1
-        except KeyboardInterrupt:
-            print("contextgen: interrupted.", file=sys.stderr)
-            print_resume_hint(thread_id)
-            return 130
-        record = build_run_record(outcome, context, thread_id)
-        write_run_record(out_dir, record)  # merges earlier invocations of the thread into record
-        write_report(out_dir, record)
+            return 130 if interrupted else 1
+        write_run_files(out_dir, outcome, context, thread_id)
         if not outcome.interrupt:
             break
         answer = ask(outcome.interrupt["question"])
@@ -96,12 +97,11 @@ def run_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_resume_hint(thread_id: str) -> None:
-    """Tell how to pick a stopped run up again: finished nodes are in the checkpointer."""
-    print(
-        f"Finished steps are saved; resume with: contextgen generate --thread {thread_id}",
-        file=sys.stderr,
-    )
+def write_run_files(out_dir: Path, outcome: RunOutcome, context: Context, thread_id: str) -> None:
+    """run.json and report.html for this invocation, merged with earlier ones of the thread."""
+    record = build_run_record(outcome, context, thread_id)
+    write_run_record(out_dir, record)
+    write_report(out_dir, record)
 
 
 def check_reference_image(reference: str) -> None:

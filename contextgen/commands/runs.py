@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from contextgen.commands import UsageError
+from contextgen.commands import UsageError, writable_folder
 from contextgen.graphs.context import Context
 
 REPLAYABLE = ("analyze_intent", "search", "recall_memory", "synthesize_prompt", "generate",
@@ -183,7 +183,9 @@ def replay_run(args: argparse.Namespace) -> int:
         if args.node not in agent.get_state(config).next:
             raise UsageError(f"the edited fork would not run {args.node}; pick --checkpoint")
 
-    out_dir = Path(args.out) if args.out else _replay_folder(Path(base.output_dir), args.thread_id)
+    out_dir = writable_folder(
+        args.out or _replay_folder(Path(base.output_dir), args.thread_id), "--out"
+    )
     overrides: dict[str, Any] = {"output_dir": str(out_dir)}
     if args.max_rounds is not None:
         overrides["max_rounds"] = args.max_rounds
