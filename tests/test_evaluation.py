@@ -123,6 +123,14 @@ def test_reads_wise_format():
     assert [wise_group(item) for item in items] == ["cultural", "time", "chemistry"]
 
 
+def test_wise_items_without_category_take_it_from_the_file_name(tmp_path):
+    path = tmp_path / "cultural_common_sense.json"
+    path.write_text('[{"prompt_id": 7, "Prompt": "The bird of longevity in Japanese art", '
+                    '"Explanation": "A red-crowned crane.", "Subcategory": "Art"}]')
+    [item] = load_items(path)
+    assert item.category == "cultural_common_sense" and wise_group(item) == "cultural"
+
+
 def test_reads_t2i_reasonbench_style(tmp_path):
     path = tmp_path / "idiom.jsonl"
     path.write_text(

@@ -91,7 +91,7 @@ def _item(record: dict[str, Any], number: int, path: Path) -> EvalItem:
         return EvalItem(
             id=str(record.get("prompt_id", number)),
             prompt=prompt,
-            category=str(record.get("Category") or "uncategorized"),
+            category=str(record.get("Category") or path.stem),  # WISE ships a file per category
             subcategory=str(record.get("Subcategory") or ""),
             answer=AnswerKey(expected=record["Explanation"].strip()),
         )
