@@ -126,13 +126,17 @@ def test_bad_reference_images_are_usage_errors_before_any_work(cli, tmp_path, ca
     assert cli.backends.chat_model.calls == []  # refused before the agent ran
 
 
-def test_an_output_folder_that_cannot_hold_files_is_refused_before_any_work(cli, tmp_path, capsys):
+def test_an_output_folder_that_cannot_hold_files_is_refused_before_any_work(cli, tmp_path, capsys,
+                                                                            monkeypatch):
     a_file = tmp_path / "taken"
     a_file.write_text("a file, not a folder")
     assert cli("generate", "a fox", "--out", str(a_file / "run")) == 2
     assert "cannot hold files" in capsys.readouterr().err
     assert cli("eval", str(SAMPLE), "--out", str(a_file)) == 2
     assert "choose another folder" in capsys.readouterr().err
+    monkeypatch.setenv("CONTEXTGEN_OUTPUT_DIR", str(a_file))
+    assert cli("generate", "a fox") == 2
+    assert "the run folder (CONTEXTGEN_OUTPUT_DIR)" in capsys.readouterr().err
     assert cli.backends.chat_model.calls == []
 
 

@@ -62,7 +62,7 @@ def run_generate(args: argparse.Namespace) -> int:
     agent = build_graph(checkpointer=checkpointer)
     config = {"configurable": {"thread_id": thread_id}}
     graph_input = first_input(agent, config, args)
-    writable_folder(out_dir, "--out")
+    writable_folder(out_dir, "--out" if args.out else "the run folder (CONTEXTGEN_OUTPUT_DIR)")
     display = ProgressDisplay()
     print(f"run {thread_id} -> {out_dir}", file=sys.stderr)
     while True:

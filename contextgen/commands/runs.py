@@ -184,7 +184,8 @@ def replay_run(args: argparse.Namespace) -> int:
             raise UsageError(f"the edited fork would not run {args.node}; pick --checkpoint")
 
     out_dir = writable_folder(
-        args.out or _replay_folder(Path(base.output_dir), args.thread_id), "--out"
+        args.out or _replay_folder(Path(base.output_dir), args.thread_id),
+        "--out" if args.out else "the replay folder (CONTEXTGEN_OUTPUT_DIR)",
     )
     overrides: dict[str, Any] = {"output_dir": str(out_dir)}
     if args.max_rounds is not None:
