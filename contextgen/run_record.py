@@ -1,4 +1,10 @@
-"""The record of a run: everything needed to explain it, written as run.json (no secrets)."""
+"""The record of a run, built once from its final state: `RunSummary`.
+
+Everything that shows a run reads this one object: run.json and report.html
+(`write_run_files`), the summary `generate` and `runs replay` print (`RunSummary.text`),
+`runs show`, and eval's results.jsonl. It holds no secrets: settings are the `Context`'s
+fields, and API keys are never fields.
+"""
 
 from __future__ import annotations
 
@@ -6,90 +12,218 @@ import json
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
 
 from contextgen.graphs.context import Context
+from contextgen.graphs.state import Fact, ImageArtifact, Intent, Memory, PromptPackage, Verdict
 from contextgen.runner import RunOutcome
 
 RUN_FILE = "run.json"
+# Checkpoint metadata key naming the folder a thread's run record lives in, so a resumed or
+# replayed run keeps writing to its own folder.
+RUN_FOLDER_KEY = "contextgen_run_folder"
+EXCERPT_CHARS = 300
+
+Status = Literal["finished", "waiting_for_user", "incomplete"]
 
 
-def build_run_record(outcome: RunOutcome, context: Context, thread_id: str) -> dict[str, Any]:
-    """Assemble run.json's content from the final state and the run's measurements."""
-    state = outcome.state
-    images = {image.round: image for image in state.get("images", [])}
-    verdicts = {verdict.round: verdict for verdict in state.get("verdicts", [])}
-    intent = state.get("intent")
-    final = state.get("prompt_package")
-    prompts = {number: image.prompt for number, image in images.items()}
-    if final:
-        prompts.setdefault(len(verdicts) or 1, final.prompt)
-    rounds = sorted(set(prompts) | set(verdicts))
-    return {
-        "request": state.get("request"),
-        "user_id": state.get("user_id") or context.user_id,
-        "thread_id": thread_id,
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "status": _status(outcome),
-        "accepted": state.get("accepted", False),
-        "intent": intent.model_dump() if intent else None,
-        "queries": sorted({item.query for item in state.get("evidence", [])})
-        or (intent.search_queries if intent else []),
-        "evidence": [
-            item.model_dump(exclude={"content"}) | {"excerpt": item.content[:300]}
-            for item in state.get("evidence", [])
-        ],
-        "memories_used": [memory.model_dump() for memory in state.get("memories", [])],
-        "rounds": [
-            {
-                "round": number,
-                "prompt": prompts.get(number),
-                "image": images[number].model_dump() if number in images else None,
-                "verdict": verdicts[number].model_dump() if number in verdicts else None,
+class EvidenceExcerpt(BaseModel):
+    """One piece of evidence as recorded: where it came from and the start of its text."""
+
+    id: str
+    query: str
+    title: str = ""
+    source: str
+    provider: str
+    score: float = 0.0
+    image_urls: list[str] = Field(default_factory=list)
+    excerpt: str = ""
+
+
+class RoundRecord(BaseModel):
+    """One generate-and-judge round: its prompt, image and verdict (each may be missing)."""
+
+    round: int
+    prompt: str | None = None
+    image: ImageArtifact | None = None
+    verdict: Verdict | None = None
+
+
+class RunSummary(BaseModel):
+    """One run (all invocations of one thread written to one folder), as everything reads it."""
+
+    request: str | None = None
+    user_id: str
+    thread_id: str
+    finished_at: str
+    status: Status
+    accepted: bool = False
+    intent: Intent | None = None
+    queries: list[str] = Field(default_factory=list)
+    evidence: list[EvidenceExcerpt] = Field(default_factory=list)
+    memories_used: list[Memory] = Field(default_factory=list)
+    rounds: list[RoundRecord] = Field(default_factory=list)
+    final_prompt: PromptPackage | None = None
+    final_image: ImageArtifact | None = None
+    notices: list[str] = Field(default_factory=list)
+    path: list[str] = Field(default_factory=list)
+    node_timings: list[dict[str, Any]] = Field(default_factory=list)
+    wall_seconds: float = 0.0
+    llm: dict[str, Any] = Field(default_factory=dict)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    replay: dict[str, Any] | None = None
+
+    @classmethod
+    def from_outcome(
+        cls, outcome: RunOutcome, context: Context, thread_id: str, **extra: Any
+    ) -> RunSummary:
+        """Build the summary of one invocation from its final state and measurements."""
+        state = outcome.state
+        images = {image.round: image for image in state.get("images", [])}
+        verdicts = {verdict.round: verdict for verdict in state.get("verdicts", [])}
+        final = state.get("prompt_package")
+        prompts = {number: image.prompt for number, image in images.items()}
+        if final:
+            prompts.setdefault(final.round, final.prompt)
+        intent = state.get("intent")
+        evidence = state.get("evidence", [])
+        return cls(
+            request=state.get("request"),
+            user_id=state.get("user_id") or context.user_id,
+            thread_id=thread_id,
+            finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            status=_status(outcome),
+            accepted=state.get("accepted", False),
+            intent=intent,
+            queries=sorted({item.query for item in evidence})
+            or (intent.search_queries if intent else []),
+            evidence=[
+                EvidenceExcerpt(
+                    **item.model_dump(exclude={"content"}), excerpt=item.content[:EXCERPT_CHARS]
+                )
+                for item in evidence
+            ],
+            memories_used=state.get("memories", []),
+            rounds=[
+                RoundRecord(
+                    round=number,
+                    prompt=prompts.get(number),
+                    image=images.get(number),
+                    verdict=verdicts.get(number),
+                )
+                for number in sorted(set(prompts) | set(verdicts))
+            ],
+            final_prompt=final,
+            final_image=state.get("final_image"),
+            notices=list(dict.fromkeys(state.get("notices", []))),
+            path=outcome.path,
+            node_timings=outcome.node_timings,
+            wall_seconds=outcome.wall_seconds,
+            llm={"total": outcome.llm_usage.totals(), "per_node": dict(outcome.llm_usage.per_node)},
+            settings=asdict(context),
+            **extra,
+        )
+
+    # -- what readers ask of a run ---------------------------------------------------------
+
+    @property
+    def prompt(self) -> str | None:
+        """The final prompt, or None when no prompt was written."""
+        return self.final_prompt.prompt if self.final_prompt else None
+
+    @property
+    def facts(self) -> list[Fact]:
+        """The final prompt's facts with their sources."""
+        return self.final_prompt.facts if self.final_prompt else []
+
+    @property
+    def verdicts(self) -> list[Verdict]:
+        """Every round's verdict, in round order."""
+        return [item.verdict for item in self.rounds if item.verdict is not None]
+
+    @property
+    def images(self) -> list[ImageArtifact]:
+        """Every round's image, in round order."""
+        return [item.image for item in self.rounds if item.image is not None]
+
+    @property
+    def seconds_per_node(self) -> dict[str, float]:
+        """Seconds spent in each node, summed over its runs."""
+        totals: dict[str, float] = {}
+        for timing in self.node_timings:
+            totals[timing["node"]] = round(totals.get(timing["node"], 0.0) + timing["seconds"], 4)
+        return totals
+
+    def to_record(self) -> dict[str, Any]:
+        """run.json's content (JSON types only)."""
+        return self.model_dump(mode="json") | {"seconds_per_node": self.seconds_per_node}
+
+    def merged_with(self, earlier: dict[str, Any]) -> RunSummary:
+        """This invocation continued from an earlier one of the same thread (its run.json):
+        the path, node timings, wall time and LLM totals then cover the whole run."""
+        if earlier.get("thread_id") != self.thread_id:
+            return self
+        earlier_total = (earlier.get("llm") or {}).get("total") or {}
+        total = dict(self.llm.get("total") or {})
+        for key in ("calls", "input_tokens", "output_tokens", "seconds"):
+            total[key] = total.get(key, 0) + earlier_total.get(key, 0)
+        total["output_tokens_per_second"] = (
+            round(total["output_tokens"] / total["seconds"], 2) if total.get("seconds") else 0.0
+        )
+        return self.model_copy(
+            update={
+                "path": list(earlier.get("path", [])) + self.path,
+                "node_timings": list(earlier.get("node_timings", [])) + self.node_timings,
+                "wall_seconds": round(earlier.get("wall_seconds", 0) + self.wall_seconds, 3),
+                "llm": {**self.llm, "total": total},
             }
-            for number in rounds
-        ],
-        "final_prompt": final.model_dump() if final else None,
-        "final_image": state["final_image"].model_dump() if state.get("final_image") else None,
-        "notices": list(dict.fromkeys(state.get("notices", []))),
-        "path": outcome.path,
-        "node_timings": outcome.node_timings,
-        "seconds_per_node": _seconds_per_node(outcome.node_timings),
-        "wall_seconds": outcome.wall_seconds,
-        "llm": {"total": outcome.llm_usage.totals(), "per_node": dict(outcome.llm_usage.per_node)},
-        "settings": {key: value for key, value in asdict(context).items()},
-    }
+        )
+
+    def text(self, out_dir: Path | None = None) -> str:
+        """The summary printed at the end of a run: prompt, facts, verdicts, notices, and
+        where run.json is when `out_dir` is given."""
+        package = self.final_prompt
+        lines = ["", "Prompt:", "  " + (package.prompt if package else "(none)")]
+        if package and package.negative_prompt:
+            lines += ["Negative prompt:", "  " + package.negative_prompt]
+        if package and package.facts:
+            lines.append("Facts:")
+            lines += [f"  - {fact.statement}  [{fact.source}]" for fact in package.facts]
+        for verdict in self.verdicts:
+            if verdict.judged:
+                issues = f" ({'; '.join(verdict.issues)})" if verdict.issues else ""
+                accepted = "accepted" if verdict.accepted else "not accepted"
+                score = f"score {verdict.score:.2f}"
+                lines.append(f"Round {verdict.round}: {score}, {accepted}{issues}")
+        lines += [f"Note: {notice}" for notice in self.notices]
+        lines.append(f"Image: {self.final_image.path}" if self.final_image else "Image: none")
+        if out_dir is not None:
+            lines.append(f"Run record: {out_dir / RUN_FILE}  ({self.wall_seconds:.1f}s)")
+        return "\n".join(lines)
 
 
-def write_run_record(folder: Path, record: dict[str, Any]) -> Path:
-    """Write run.json into `folder`, merging timings of earlier invocations of the same thread."""
+def write_run_files(folder: Path, summary: RunSummary) -> RunSummary:
+    """Write run.json and report.html into `folder`, merged with an earlier invocation of the
+    same thread recorded there. Returns the summary as written."""
+    from contextgen.report_html import write_report
+
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / RUN_FILE
     if path.exists():
-        earlier = json.loads(path.read_text())
-        if earlier.get("thread_id") == record["thread_id"]:
-            record["node_timings"] = earlier.get("node_timings", []) + record["node_timings"]
-            record["path"] = earlier.get("path", []) + record["path"]
-            record["seconds_per_node"] = _seconds_per_node(record["node_timings"])
-            record["wall_seconds"] = round(
-                earlier.get("wall_seconds", 0) + record["wall_seconds"], 3
-            )
-    path.write_text(json.dumps(record, indent=2, default=str))
-    return path
+        try:
+            summary = summary.merged_with(json.loads(path.read_text(encoding="utf-8")))
+        except (json.JSONDecodeError, UnicodeDecodeError):  # a torn file: this one replaces it
+            pass
+    record = summary.to_record()
+    path.write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
+    write_report(folder, record)
+    return summary
 
 
-def _status(outcome: RunOutcome) -> str:
+def _status(outcome: RunOutcome) -> Status:
     if outcome.interrupt:
         return "waiting_for_user"
-    return (
-        "finished"
-        if outcome.state.get("prompt_package") and "accepted" in outcome.state
-        else ("incomplete")
-    )
-
-
-def _seconds_per_node(timings: list[dict[str, Any]]) -> dict[str, float]:
-    totals: dict[str, float] = {}
-    for timing in timings:
-        totals[timing["node"]] = round(totals.get(timing["node"], 0.0) + timing["seconds"], 4)
-    return totals
+    finished = outcome.state.get("prompt_package") and "accepted" in outcome.state
+    return "finished" if finished else "incomplete"

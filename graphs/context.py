@@ -2,6 +2,11 @@
 
 Every field left at its default is read from an environment variable (named in the field's
 metadata) when the context is created, so one `.env` configures the CLI, the server and tests.
+
+Fields are of two kinds. Backend settings (models, URLs, device, data folders) decide which
+backends a run talks to; `Context.backend_key` holds them, and backends are shared by every
+run with the same key. Per-run options (`per_run` in the metadata: user, seed, rounds, output
+folder, ...) change one run and never make a new backend.
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ from platformdirs import user_data_dir
 DEFAULT_DATA_DIR = user_data_dir("contextgen", appauthor=False)
 
 
-def _env(name: str, help_text: str) -> dict:
-    return {"env": name, "description": help_text}
+def _env(name: str, help_text: str, *, per_run: bool = False) -> dict:
+    return {"env": name, "description": help_text, "per_run": per_run}
 
 
 @dataclass(kw_only=True)
@@ -53,8 +58,13 @@ class Context:
             "CONTEXTGEN_SEARCH", "auto: Tavily when TAVILY_API_KEY is set, else the local corpus."
         ),
     )
+    tavily_base_url: str = field(
+        default="",
+        metadata=_env("TAVILY_API_BASE_URL", "Tavily API base URL (empty: Tavily's own)."),
+    )
     max_results_per_query: int = field(
-        default=3, metadata=_env("CONTEXTGEN_MAX_RESULTS", "Search results kept per query.")
+        default=3,
+        metadata=_env("CONTEXTGEN_MAX_RESULTS", "Search results kept per query.", per_run=True),
     )
     # Generator.
     generator_model: str = field(
@@ -76,27 +86,40 @@ class Context:
     steps: int = field(default=30, metadata=_env("CONTEXTGEN_STEPS", "Denoising steps."))
     width: int = field(default=1024, metadata=_env("CONTEXTGEN_WIDTH", "Image width in pixels."))
     height: int = field(default=1024, metadata=_env("CONTEXTGEN_HEIGHT", "Image height in pixels."))
-    seed: int = field(default=0, metadata=_env("CONTEXTGEN_SEED", "Seed of the first round."))
+    seed: int = field(
+        default=0, metadata=_env("CONTEXTGEN_SEED", "Seed of the first round.", per_run=True)
+    )
     offload: bool = field(
         default=False,
         metadata=_env("CONTEXTGEN_OFFLOAD", "CPU offload of the pipeline (low VRAM)."),
     )
     # Loop, memory, output.
     max_rounds: int = field(
-        default=3, metadata=_env("CONTEXTGEN_MAX_ROUNDS", "Generate-and-judge rounds at most.")
+        default=3,
+        metadata=_env("CONTEXTGEN_MAX_ROUNDS", "Generate-and-judge rounds at most.", per_run=True),
     )
     data_dir: str = field(
         default=DEFAULT_DATA_DIR,
         metadata=_env("CONTEXTGEN_DATA_DIR", "Memory, corpus index and model cache folder."),
     )
+    chroma_url: str = field(
+        default="",
+        metadata=_env(
+            "CONTEXTGEN_CHROMA_URL",
+            "Chroma server for memory and corpus, e.g. http://127.0.0.1:8000 (empty: data_dir).",
+        ),
+    )
     user_id: str = field(
-        default="default", metadata=_env("CONTEXTGEN_USER", "Whose memories to use.")
+        default="default",
+        metadata=_env("CONTEXTGEN_USER", "Whose memories to use.", per_run=True),
     )
     interactive: bool = field(
-        default=False, metadata=_env("CONTEXTGEN_INTERACTIVE", "May ask the user to clarify.")
+        default=False,
+        metadata=_env("CONTEXTGEN_INTERACTIVE", "May ask the user to clarify.", per_run=True),
     )
     output_dir: str = field(
-        default="outputs", metadata=_env("CONTEXTGEN_OUTPUT_DIR", "Where images are written.")
+        default="outputs",
+        metadata=_env("CONTEXTGEN_OUTPUT_DIR", "Where images are written.", per_run=True),
     )
 
     def __post_init__(self) -> None:
@@ -108,6 +131,13 @@ class Context:
             raise ValueError("max_rounds must be at least 1.")
         if not 0.0 <= self.accept_threshold <= 1.0:
             raise ValueError("accept_threshold must be between 0 and 1.")
+
+    @property
+    def backend_key(self) -> tuple:
+        """The settings that make backends; runs with equal keys share their backends."""
+        return tuple(
+            (f.name, getattr(self, f.name)) for f in fields(self) if not f.metadata.get("per_run")
+        )
 
     @property
     def memory_dir(self) -> str:

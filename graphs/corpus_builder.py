@@ -15,8 +15,8 @@ from langgraph.runtime import Runtime
 from typing_extensions import TypedDict
 
 from contextgen.graphs.context import Context
+from contextgen.tools.backends import backends_for
 from contextgen.tools.errors import SearchUnavailable
-from contextgen.tools.search.local_corpus import LocalCorpus
 
 
 class CorpusRequest(TypedDict, total=False):
@@ -51,7 +51,7 @@ def _progress(runtime: Runtime[Context], node: str, what: str):
 
 def index_folders(state: CorpusState, runtime: Runtime[Context]) -> dict:
     """Embed every folder's passages and drop passages of files since deleted or shortened."""
-    corpus = LocalCorpus(runtime.context.corpus_dir)
+    corpus = backends_for(runtime.context).local_corpus
     indexed = removed = 0
     notices: list[str] = []
     for folder in state.get("folders", []):
@@ -70,7 +70,7 @@ def seed_wikipedia(state: CorpusState, runtime: Runtime[Context]) -> dict:
     """Add the offline Wikipedia summaries (about 10,000; minutes on a small CPU) once."""
     from contextgen.tools.search.wiki_summaries import ensure_wiki_corpus
 
-    corpus = LocalCorpus(runtime.context.corpus_dir)
+    corpus = backends_for(runtime.context).local_corpus
     on_batch = _progress(runtime, "seed_wikipedia", "indexing Wikipedia")
     try:
         indexed = ensure_wiki_corpus(corpus, progress=False, on_batch=on_batch)

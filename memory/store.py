@@ -10,8 +10,8 @@ recall never filters a store-wide collection (whose cost grows with every user's
 The user hash is a digest of the user id (any string makes a valid collection name); the
 readable id is kept in the collection's metadata. Each record carries `kind` (preference, run,
 fact) and `created_at` metadata. Collections are created on first write; reads of a user
-without them find nothing. Embedded Chroma (`PersistentClient`) by default, a shared Chroma
-server (`HttpClient`) when a URL is given or `CONTEXTGEN_CHROMA_URL` is set.
+without them find nothing. Embedded Chroma (`PersistentClient`) in a folder, or a shared
+Chroma server (`HttpClient`) when a URL is given (`Context.chroma_url` picks, in tools/backends).
 
 Stores written by the earlier single-collection layout (one `contextgen_memories` collection
 filtered by `user_id`) are not migrated: that collection is left alone and not read.
@@ -23,7 +23,6 @@ import builtins
 import hashlib
 import json
 import logging
-import os
 import re
 import time
 import uuid
@@ -47,7 +46,6 @@ logger = logging.getLogger(__name__)
 
 Kind = Literal["preference", "run", "fact"]
 KINDS: tuple[Kind, ...] = ("preference", "run", "fact")
-DEFAULT_MEMORY_PATH = Path.home() / ".contextgen" / "memory"
 CHROMA_URL_ENV = "CONTEXTGEN_CHROMA_URL"
 LAYOUT_VERSION = 2
 
@@ -110,7 +108,7 @@ class MemoryStore:
 
     def __init__(
         self,
-        path: str | Path | None = None,
+        path: str | Path,
         url: str | None = None,
         *,
         collection: str = "contextgen_memories",
@@ -121,13 +119,11 @@ class MemoryStore:
     ) -> None:
         """Open (or create) the store.
 
-        `url` (or `CONTEXTGEN_CHROMA_URL`) selects a Chroma server; otherwise `path` (default
-        ~/.contextgen/memory) is an embedded store. `collection` is the prefix of the per-user
-        collection names. `max_distance` is the cosine distance above which a run or fact is
-        too unrelated to recall.
+        `url` selects a Chroma server; otherwise `path` is an embedded store. `collection` is
+        the prefix of the per-user collection names. `max_distance` is the cosine distance
+        above which a run or fact is too unrelated to recall.
         """
-        url = url or os.environ.get(CHROMA_URL_ENV) or None
-        self.client = client or chroma_client(path or DEFAULT_MEMORY_PATH, url)
+        self.client = client or chroma_client(path, url)
         self.embedding_function = embedding_function or default_embedding_function()
         # Recorded in each collection's configuration; queries always pass embeddings computed
         # with `self.embedding_function`, so the collections never embed anything themselves.

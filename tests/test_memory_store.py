@@ -109,8 +109,7 @@ def test_http_client_is_used_for_a_url(monkeypatch, tmp_path) -> None:
         return chromadb.PersistentClient(str(tmp_path / "server"))
 
     monkeypatch.setattr(chromadb, "HttpClient", fake_http_client)
-    monkeypatch.setenv("CONTEXTGEN_CHROMA_URL", "https://chroma.example:9000")
-    MemoryStore(tmp_path / "unused")
+    MemoryStore(tmp_path / "unused", url="https://chroma.example:9000")
     assert (seen["host"], seen["port"], seen["ssl"]) == ("chroma.example", 9000, True)
 
 

@@ -1,7 +1,10 @@
 """The backends one run talks to, built lazily from its `Context` and shared per process.
 
-Nodes ask `backends_for(runtime.context)`. An embedding app or a test can hand in its own
-objects with `use_backends(Backends(context, chat_model=..., search=...))`.
+Nodes ask `backends_for(runtime.context)`. Backends are shared by every context with the same
+`Context.backend_key` (models, URLs, device, data folders): runs that differ only in per-run
+options (user, seed, rounds, output folder) use one chat client, one memory store, one search
+index and one generator. An embedding app or a test can hand in its own objects with
+`use_backends(Backends(context, chat_model=..., search=...))`.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import astuple
 from typing import Any
 
 from contextgen.graphs.context import Context
@@ -24,7 +26,9 @@ _shared_lock = threading.Lock()
 class Backends:
     """Chat model, search, memory, generator and judge for one context; each made on first use.
 
-    Pass any of them as keyword arguments to use that object instead (None: not available).
+    Only the context's backend settings are read (never its per-run options), so one instance
+    serves every context with the same `backend_key`. Pass any backend as a keyword argument to
+    use that object instead (None: not available).
     """
 
     def __init__(self, context: Context, **given: Any):
@@ -54,6 +58,11 @@ class Backends:
         return self._get("memory", self._make_memory)
 
     @property
+    def local_corpus(self):
+        """The local document corpus (search's offline default, and what `corpus` commands fill)."""
+        return self._get("local_corpus", self._make_local_corpus)
+
+    @property
     def generator(self):
         """The image generator, or None when generation is switched off."""
         return self._get("generator", self._make_generator)
@@ -72,7 +81,12 @@ class Backends:
     def _make_memory(self):
         from contextgen.memory.store import MemoryStore
 
-        return MemoryStore(self.context.memory_dir)
+        return MemoryStore(self.context.memory_dir, url=self.context.chroma_url or None)
+
+    def _make_local_corpus(self):
+        from contextgen.tools.search.local_corpus import LocalCorpus
+
+        return LocalCorpus(self.context.corpus_dir, url=self.context.chroma_url or None)
 
     def _make_search(self):
         provider = self.context.search_provider
@@ -83,11 +97,9 @@ class Backends:
 
             return TavilySearch(
                 api_key=os.environ.get("TAVILY_API_KEY", ""),
-                api_base_url=os.environ.get("TAVILY_API_BASE_URL") or None,
+                api_base_url=self.context.tavily_base_url or None,
             )
-        from contextgen.tools.search.local_corpus import LocalCorpus
-
-        return LocalCorpus(self.context.corpus_dir)
+        return self.local_corpus
 
     def _make_generator(self):
         if self.context.generator_model.lower() == "none":
@@ -121,7 +133,7 @@ def backends_for(context: Context) -> Backends:
     override = _override.get()
     if override is not None:
         return override
-    key = astuple(context)
+    key = context.backend_key
     with _shared_lock:
         if key not in _shared:
             _shared[key] = Backends(context)

@@ -22,9 +22,9 @@ def register(subcommands) -> None:
 
 
 def _corpus():
-    from contextgen.tools.search.local_corpus import LocalCorpus
+    from contextgen.tools.backends import backends_for
 
-    return LocalCorpus(Context().corpus_dir)
+    return backends_for(Context()).local_corpus
 
 
 def add_folder(args: argparse.Namespace) -> int:

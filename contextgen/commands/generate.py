@@ -14,8 +14,7 @@ from contextgen.commands import UsageError, writable_folder
 from contextgen.graphs.context import Context
 from contextgen.graphs.image_agent import build_graph
 from contextgen.progress_display import ProgressDisplay
-from contextgen.report_html import write_report
-from contextgen.run_record import build_run_record, write_run_record
+from contextgen.run_record import RUN_FOLDER_KEY, RunSummary, write_run_files
 from contextgen.runner import RunOutcome, run_agent
 from contextgen.tools.errors import BackendUnavailable
 from contextgen.tools.structured_output import StructuredOutputError
@@ -49,8 +48,7 @@ def run_generate(args: argparse.Namespace) -> int:
     for reference in args.reference:
         check_reference_image(reference)
     thread_id = args.thread or uuid.uuid4().hex[:12]
-    out_dir = Path(args.out or Path(Context().output_dir) / thread_id).expanduser()
-    overrides = {"output_dir": str(out_dir)}
+    overrides: dict = {}
     if args.user:
         overrides["user_id"] = args.user
     if args.max_rounds is not None:
@@ -58,11 +56,14 @@ def run_generate(args: argparse.Namespace) -> int:
     if args.interactive:
         overrides["interactive"] = True
     context = Context(**overrides)
-    checkpointer = open_checkpointer(context.data_dir)
-    agent = build_graph(checkpointer=checkpointer)
-    config = {"configurable": {"thread_id": thread_id}}
+    agent = build_graph(checkpointer=open_checkpointer(context.data_dir))
+    config: dict = {"configurable": {"thread_id": thread_id}}
     graph_input = first_input(agent, config, args)
+    out_dir = Path(args.out or run_folder(agent, config) or Path(context.output_dir) / thread_id)
+    out_dir = out_dir.expanduser()
     writable_folder(out_dir, "--out" if args.out else "the run folder (CONTEXTGEN_OUTPUT_DIR)")
+    context = Context(**overrides, output_dir=str(out_dir))
+    config["metadata"] = {RUN_FOLDER_KEY: str(out_dir)}
     display = ProgressDisplay()
     print(f"run {thread_id} -> {out_dir}", file=sys.stderr)
     while True:
@@ -71,7 +72,7 @@ def run_generate(args: argparse.Namespace) -> int:
             run_agent(agent, graph_input, context=context, config=config, on_progress=display,
                       outcome=outcome)
         except (BackendUnavailable, StructuredOutputError, KeyboardInterrupt) as error:
-            write_run_files(out_dir, outcome, context, thread_id)  # what finished, as incomplete
+            record(out_dir, outcome, context, thread_id)  # what finished, as incomplete
             interrupted = isinstance(error, KeyboardInterrupt)
             print("contextgen: interrupted." if interrupted else f"contextgen: error: {error}",
                   file=sys.stderr)
@@ -81,7 +82,7 @@ def run_generate(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 130 if interrupted else 1
-        write_run_files(out_dir, outcome, context, thread_id)
+        summary = record(out_dir, outcome, context, thread_id)
         if not outcome.interrupt:
             break
         answer = ask(outcome.interrupt["question"])
@@ -93,15 +94,20 @@ def run_generate(args: argparse.Namespace) -> int:
             )
             return 0
         graph_input = Command(resume=answer)
-    print_summary(outcome, out_dir)
+    print(summary.text(out_dir))
     return 0
 
 
-def write_run_files(out_dir: Path, outcome: RunOutcome, context: Context, thread_id: str) -> None:
+def record(out_dir: Path, outcome: RunOutcome, context: Context, thread_id: str) -> RunSummary:
     """run.json and report.html for this invocation, merged with earlier ones of the thread."""
-    record = build_run_record(outcome, context, thread_id)
-    write_run_record(out_dir, record)
-    write_report(out_dir, record)
+    return write_run_files(out_dir, RunSummary.from_outcome(outcome, context, thread_id))
+
+
+def run_folder(agent, config: dict) -> str | None:
+    """The folder an earlier invocation of this thread wrote to (kept in checkpoint metadata),
+    so a resumed run continues its own record."""
+    snapshot = agent.get_state(config)
+    return (snapshot.metadata or {}).get(RUN_FOLDER_KEY) if snapshot.values else None
 
 
 def check_reference_image(reference: str) -> None:
@@ -150,28 +156,3 @@ def ask(question: str) -> str | None:
     if not sys.stdin.isatty():
         return None
     return input(f"{question}\n> ").strip()
-
-
-def print_summary(outcome: RunOutcome, out_dir: Path) -> None:
-    """The final prompt, its facts with sources, the verdicts and where the files are."""
-    state = outcome.state
-    package = state.get("prompt_package")
-    print("\nPrompt:\n  " + (package.prompt if package else "(none)"))
-    if package and package.negative_prompt:
-        print("Negative prompt:\n  " + package.negative_prompt)
-    if package and package.facts:
-        print("Facts:")
-        for fact in package.facts:
-            print(f"  - {fact.statement}  [{fact.source}]")
-    for verdict in state.get("verdicts", []):
-        if verdict.judged:
-            print(
-                f"Round {verdict.round}: score {verdict.score:.2f}, "
-                f"{'accepted' if verdict.accepted else 'not accepted'}"
-                + (f" ({'; '.join(verdict.issues)})" if verdict.issues else "")
-            )
-    for notice in dict.fromkeys(state.get("notices", [])):
-        print(f"Note: {notice}")
-    image = state.get("final_image")
-    print(f"Image: {image.path}" if image else "Image: none")
-    print(f"Run record: {out_dir / 'run.json'}  ({outcome.wall_seconds:.1f}s)")

@@ -26,10 +26,10 @@ def register(subcommands) -> None:
 
 
 def _store_and_user(args: argparse.Namespace):
-    from contextgen.memory.store import MemoryStore
+    from contextgen.tools.backends import backends_for
 
     context = Context(**({"user_id": args.user} if args.user else {}))
-    return MemoryStore(context.memory_dir), context.user_id
+    return backends_for(context).memory, context.user_id
 
 
 def list_memories(args: argparse.Namespace) -> int:

@@ -99,23 +99,19 @@ def show_run(args: argparse.Namespace) -> int:
     snapshot = agent.get_state(_config(args.thread_id))
     if not snapshot.values:
         raise UsageError(f"no run with thread id {args.thread_id!r}; see contextgen runs list")
-    values = snapshot.values
+    from contextgen.run_record import RUN_FOLDER_KEY, RunSummary
+    from contextgen.runner import RunOutcome
+
+    summary = RunSummary.from_outcome(RunOutcome(state=snapshot.values), Context(), args.thread_id)
     print(f"Run {args.thread_id}: {run_status(snapshot)}")
-    print(f"Request: {values.get('request', '')}")
-    intent = values.get("intent")
-    if intent:
+    print(f"Request: {summary.request or ''}")
+    if summary.intent:
+        intent = summary.intent
         print(f"Intent: {intent.subject} (route {intent.route}, style {intent.style or '-'})")
-    package = values.get("prompt_package")
-    if package:
-        print(f"Prompt (round {package.round}): {package.prompt}")
-        for fact in package.facts:
-            print(f"  - {fact.statement}  [{fact.source}]")
-    for verdict in values.get("verdicts", []):
-        state = f"score {verdict.score:.2f}" if verdict.judged else "unjudged"
-        accepted = "accepted" if verdict.accepted else "not accepted"
-        print(f"Round {verdict.round}: {state}, {accepted}")
-    image = values.get("final_image")
-    print(f"Image: {image.path}" if image else "Image: none")
+    print(summary.text().lstrip("\n"))
+    folder = (snapshot.metadata or {}).get(RUN_FOLDER_KEY)
+    if folder:
+        print(f"Run folder: {folder}")
     print("\nCheckpoints (oldest first; replay with --from NODE or --checkpoint ID):")
     for step in reversed(list(agent.get_state_history(_config(args.thread_id)))):
         next_nodes = ", ".join(dict.fromkeys(step.next)) or "(end)"
@@ -153,10 +149,8 @@ def fork_point(agent, thread_id: str, node: str, checkpoint_id: str | None = Non
 
 
 def replay_run(args: argparse.Namespace) -> int:
-    from contextgen.commands.generate import print_summary
     from contextgen.progress_display import ProgressDisplay
-    from contextgen.report_html import write_report
-    from contextgen.run_record import build_run_record, write_run_record
+    from contextgen.run_record import RUN_FOLDER_KEY, RunSummary, write_run_files
     from contextgen.runner import run_agent
 
     if args.prompt and args.node != "generate":
@@ -194,15 +188,13 @@ def replay_run(args: argparse.Namespace) -> int:
     forked_from = snapshot.config["configurable"]["checkpoint_id"]
     print(f"replay {args.thread_id} from {args.node} (checkpoint {forked_from}) -> {out_dir}",
           file=sys.stderr)
+    config = {**config, "metadata": {RUN_FOLDER_KEY: str(out_dir)}}
     outcome = run_agent(agent, None, context=context, config=config,
                         on_progress=ProgressDisplay())
-    record = build_run_record(outcome, context, args.thread_id)
-    record["replay"] = {"from_node": args.node, "forked_from_checkpoint": forked_from,
-                        "changes": {k: args.style if k == "intent" else args.prompt
-                                    for k in changes}}
-    write_run_record(out_dir, record)
-    write_report(out_dir, record)
-    print_summary(outcome, out_dir)
+    replay = {"from_node": args.node, "forked_from_checkpoint": forked_from,
+              "changes": {k: args.style if k == "intent" else args.prompt for k in changes}}
+    summary = RunSummary.from_outcome(outcome, context, args.thread_id, replay=replay)
+    print(write_run_files(out_dir, summary).text(out_dir))
     return 0
 
 

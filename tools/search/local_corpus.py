@@ -34,7 +34,6 @@ from contextgen.tools.search.documents import Document, read_documents
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CORPUS_PATH = Path.home() / ".contextgen" / "corpus"
 EMPTY_CORPUS_HELP = (
     "The local corpus at {where} is empty. Build it with `contextgen corpus add DIR` "
     "(your own .txt/.md files) or seed it with the offline Wikipedia summaries "
@@ -111,17 +110,16 @@ class LocalCorpus:
 
     def __init__(
         self,
-        path: str | Path | None = None,
+        path: str | Path,
         url: str | None = None,
         *,
         collection: str = "contextgen_corpus",
         embedding_function: MiniLMEmbeddingFunction | None = None,
         client: ClientAPI | None = None,
     ) -> None:
-        """Open (or create) the corpus in folder `path` (default ~/.contextgen/corpus), or on
-        the Chroma server at `url`."""
-        self.path = url or str(Path(path or DEFAULT_CORPUS_PATH).expanduser())
-        self.client = client or chroma_client(path or DEFAULT_CORPUS_PATH, url)
+        """Open (or create) the corpus in folder `path`, or on the Chroma server at `url`."""
+        self.path = url or str(Path(path).expanduser())
+        self.client = client or chroma_client(path, url)
         self.embedding_function = embedding_function or default_embedding_function()
         self.collection: Collection = self.client.get_or_create_collection(
             collection,
