@@ -14,7 +14,16 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from contextgen.evaluation.closure import ClosureVerdict, grounded, keyword_hit
+from contextgen.cli import main
+from contextgen.evaluation.closure import (
+    ClosureJudge,
+    ClosureReply,
+    ClosureVerdict,
+    closure_judge_label,
+    grounded,
+    keyword_hit,
+    sourced_visual_facts,
+)
 from contextgen.evaluation.harness import EvalHarness, EvalOptions, read_results
 from contextgen.evaluation.image_score import (
     WISE_GROUP_WEIGHTS,
@@ -28,6 +37,7 @@ from contextgen.tools.backends import Backends
 from tests.fakes import (
     PLATYPUS_HIT,
     ListMemory,
+    ScriptedChatModel,
     ScriptedJudge,
     SolidColorGenerator,
     StaticSearch,
@@ -61,6 +71,8 @@ class RecordingChatModel(BaseChatModel):
 
 class RecordingClosureJudge:
     """Closes the gap when the prompt contains the first keyword (or 'platypus')."""
+
+    label = "a recording judge"
 
     def __init__(self):
         self.seen: list[tuple[str, AnswerKey, str]] = []
@@ -176,25 +188,104 @@ def test_keyword_hit_any_synonym_case_insensitive_whole_words():
     assert keyword_hit([], "anything") is None
 
 
+MOONCAKE = AnswerKey(expected="Mooncakes: round golden-brown pastries with a stamped pattern.",
+                     keywords=[["mooncake", "moon cake"]])
+PASTRY_REQUEST = "The round pastries shared at the Mid-Autumn Festival"
+
+
 def test_closed_verdict_needs_a_quote_found_in_the_prompt():
     prompt = "Round golden Mooncakes with a lotus stamp on a plate"
-    kept = grounded(ClosureVerdict(quote="mooncakes with", reason="names it", closed=True), prompt)
-    assert kept.closed is True
-    invented = grounded(ClosureVerdict(quote="moon cake", reason="names it", closed=True), prompt)
-    assert invented.closed is False and "Overruled" in invented.reason
-    unquoted = ClosureVerdict(quote="", reason="names it", closed=True)
-    assert grounded(unquoted, prompt).closed is False
-    assert grounded(ClosureVerdict(quote="", reason="no", closed=False), prompt).closed is False
+    kept = grounded(ClosureReply(quote="mooncakes with", reason="names it", closed=True), prompt,
+                    PASTRY_REQUEST, MOONCAKE)
+    assert kept.closed is True and kept.overruled is False
+    invented = grounded(ClosureReply(quote="moon cake", reason="names it", closed=True), prompt,
+                        PASTRY_REQUEST, MOONCAKE)
+    assert invented.closed is False and invented.overruled is True
+    assert "is not in the prompt" in invented.reason
+    unquoted = ClosureReply(quote="", reason="names it", closed=True)
+    assert grounded(unquoted, prompt, PASTRY_REQUEST, MOONCAKE).overruled is True
+    refused = grounded(ClosureReply(quote="", reason="no", closed=False), prompt,
+                       PASTRY_REQUEST, MOONCAKE)
+    assert refused.closed is False and refused.overruled is False
 
 
 def test_closed_verdict_whose_quote_only_repeats_the_request_is_overruled():
-    request = "The round pastries shared at the Mid-Autumn Festival"
     prompt = "Round pastries shared at the Mid-Autumn Festival, golden mooncakes on a plate"
-    riddle = ClosureVerdict(quote="round pastries shared at the", reason="r", closed=True)
-    repeated = grounded(riddle, prompt, request)
-    assert repeated.closed is False and "only repeats the request" in repeated.reason
-    named = ClosureVerdict(quote="golden mooncakes", reason="names it", closed=True)
-    assert grounded(named, prompt, request).closed is True
+    riddle = ClosureReply(quote="round pastries shared at the", reason="r", closed=True)
+    repeated = grounded(riddle, prompt, PASTRY_REQUEST, MOONCAKE)
+    assert repeated.closed is False and repeated.overruled is True
+    assert "names nothing of the answer key beyond the request" in repeated.reason
+    named = ClosureReply(quote="golden mooncakes", reason="names it", closed=True)
+    assert grounded(named, prompt, PASTRY_REQUEST, MOONCAKE).closed is True
+
+
+KILIMANJARO_REQUEST = "the tallest mountain in Africa, seen from the savanna at dawn"
+KILIMANJARO = AnswerKey(expected="Mount Kilimanjaro, a snow-capped dormant volcano above the "
+                        "plains", keywords=[["Kilimanjaro"]])
+
+
+@pytest.mark.parametrize("prompt, quote, closed", [
+    # an adjective added to the request's own words
+    ("A majestic mountain in Africa, seen from the savanna at dawn", "A majestic mountain", False),
+    # a synonym the answer key does not use
+    ("The Roof of Africa at dawn, seen from the savanna", "The Roof of Africa", False),
+    # the right name only in a fact: the judge quotes it, but the prompt lacks it
+    ("The highest peak in Africa, seen from the savanna at dawn", "Kilimanjaro", False),
+    # the right name in the prompt, plural and case aside
+    ("Snow-capped KILIMANJARO above the savanna at dawn", "Snow-capped KILIMANJARO", True),
+    ("Twin snow-capped volcanoes above the savanna at dawn", "snow-capped volcanoes", True),
+])
+def test_closure_needs_answer_key_words_the_request_lacks(prompt, quote, closed):
+    reply = ClosureReply(quote=quote, reason="mentions Kilimanjaro", closed=True)
+    verdict = grounded(reply, prompt, KILIMANJARO_REQUEST, KILIMANJARO)
+    assert verdict.closed is closed and verdict.overruled is (not closed)
+    if not closed:
+        assert verdict.reason.startswith("Overruled: ")
+        assert "mentions Kilimanjaro" in verdict.reason  # the judge's own reason is kept
+
+
+def test_closure_judge_checks_the_models_reply(monkeypatch):
+    model = ScriptedChatModel(replies={"ClosureReply": [
+        {"quote": "A majestic mountain", "reason": "mentions Kilimanjaro", "closed": True},
+        {"quote": "Kilimanjaro", "reason": "names it", "closed": True},
+    ]}, calls=[])
+    judge = ClosureJudge(model, "a scripted judge")
+    adjective = judge.judge(KILIMANJARO_REQUEST, KILIMANJARO,
+                            "A majestic mountain in Africa, seen from the savanna at dawn")
+    assert adjective.closed is False and adjective.overruled is True
+    assert "names nothing of the answer key beyond the request" in adjective.reason
+    named = judge.judge(KILIMANJARO_REQUEST, KILIMANJARO, "Kilimanjaro at dawn")
+    assert named.closed is True and named.overruled is False
+    shown = str(model.calls[0][1][-1].content)
+    assert "Kilimanjaro" in shown and KILIMANJARO_REQUEST in shown
+
+
+def test_closure_judge_label_says_when_it_is_the_embedded_model(context, monkeypatch):
+    for name in ("CONTEXTGEN_EVAL_JUDGE_MODEL", "CONTEXTGEN_EVAL_JUDGE_BASE_URL",
+                 "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    assert closure_judge_label(context).startswith(
+        f"the embedded model {context.embedded_model}, not a strong judge")
+    monkeypatch.setenv("CONTEXTGEN_EVAL_JUDGE_MODEL", "gpt-4o")
+    assert closure_judge_label(context).startswith("gpt-4o (set by CONTEXTGEN_EVAL_JUDGE_MODEL")
+
+
+def test_sourced_visual_facts_cite_evidence_and_reach_the_prompt():
+    request = "The egg-laying mammal with a bill like a duck, swimming in a creek"
+    prompt = "A platypus with dense brown fur and webbed feet, swimming in a creek at dawn"
+    facts = [
+        {"statement": "The subject is: platypus.", "source": "https://w.org/Platypus"},
+        {"statement": "Platypuses have dense brown fur.", "source": "https://w.org/Platypus"},
+        {"statement": "Its feet are webbed.", "source": "corpus:wiki:Platypus#0"},
+        {"statement": "It has a bill like a duck.", "source": "corpus:wiki:Platypus#0"},
+        {"statement": "It hunts shrimp at night.", "source": "corpus:wiki:Platypus#1"},
+        {"statement": "Its fur is brown.", "source": "reasoning"},
+        {"statement": "Its feet are webbed.", "source": "memory:abc"},
+    ]
+    # counted: the fur (URL) and the webbed feet (corpus); the subject's name, a fact that only
+    # repeats the request, one the prompt leaves out, and unsourced ones are not
+    assert sourced_visual_facts(facts, prompt, request) == 2
+    assert sourced_visual_facts([], prompt, request) == 0
 
 
 def test_wiscore_and_wise_weights():
@@ -235,7 +326,8 @@ def test_results_have_required_fields_for_both_arms(context, tmp_path):
     for record in records:
         for field in ("id", "closure", "keyword_hit", "final_prompt", "wall_seconds",
                       "seconds_per_node", "llm_calls", "input_tokens", "output_tokens",
-                      "search_calls", "rounds", "images_generated", "closure_reason"):
+                      "search_calls", "rounds", "images_generated", "closure_reason",
+                      "repeat", "closure_overruled", "closure_judge", "sourced_visual_facts"):
             assert field in record, field
         assert isinstance(record["closure"], bool)
         assert record["error"] is None
@@ -263,7 +355,8 @@ def test_rerun_skips_finished_items_and_retries_failures(context, tmp_path):
     (out / "results.jsonl").write_text("\n".join([json.dumps(failed), lines[1]]) + "\n")
     backends = fake_backends(context)
     again = harness(context, out, backends=backends, options=EvalOptions(limit=2))
-    assert [(i.id, arm) for i, arm in again.pending(items)] == [(failed["id"], "agent")]
+    assert [(i.id, arm, repeat) for i, arm, repeat in again.pending(items)] == [
+        (failed["id"], "agent", 1)]
     again.run(items)
     assert len(backends.chat_model.seen) > 0
     assert all(not r["error"] for r in read_results(out / "results.jsonl"))
@@ -290,6 +383,64 @@ def test_workers_evaluate_concurrently_with_same_results(context, tmp_path):
     assert len(records) == 16 and all(r["error"] is None for r in records)
 
 
+def test_results_record_overruled_verdicts_the_judge_and_grounding(context, tmp_path):
+    items = [i for i in load_items(SAMPLE) if i.id in ("festival-pastry", "duck-billed-mammal")]
+    model = ScriptedChatModel(replies={"ClosureReply": [
+        {"quote": "A platypus swimming", "reason": "names the subject", "closed": True},
+    ]}, calls=[])
+    judge = ClosureJudge(model, "a scripted judge")
+    records = harness(context, tmp_path / "e", closure_judge=judge,
+                      options=EvalOptions()).run(items)
+    by_id = {r["id"]: r for r in records}
+    pastry, platypus = by_id["festival-pastry"], by_id["duck-billed-mammal"]
+    # the agent always writes about a platypus: a gap closed for one item, not the other
+    assert pastry["closure"] is False and pastry["closure_overruled"] is True
+    assert platypus["closure"] is True and platypus["closure_overruled"] is False
+    assert {r["closure_judge"] for r in records} == {"a scripted judge"}
+    assert [r["sourced_visual_facts"] for r in records] == [1, 1]  # "the platypus", from a URL
+
+    write_reports(records, tmp_path)
+    closure_section = (tmp_path / "summary.md").read_text().split("## Context closure")[1]
+    judge_line = ("The closure judge is a scripted judge. "
+                  "1 of its 2 'closed' verdicts were overruled")
+    assert closure_section.index(judge_line) < closure_section.index("| category |")
+    grounding = closure_section.split("## Grounding (agent runs closed by keyword)")[1]
+    assert "| 1 | 0.0% | 1.00 |" in grounding  # only the platypus item is closed by keyword
+
+
+class ThreadRecordingAgent:
+    """The real agent graph, noting each run's thread id and output folder."""
+
+    def __init__(self):
+        from contextgen.graphs.image_agent import build_graph
+
+        self.graph = build_graph()
+        self.runs: list[tuple[str, str]] = []
+
+    def stream(self, graph_input, config, **kwargs):
+        self.runs.append((config["configurable"]["thread_id"], kwargs["context"].output_dir))
+        return self.graph.stream(graph_input, config, **kwargs)
+
+
+def test_repeats_run_apart_and_resume_from_a_file_without_repeats(context, tmp_path):
+    out = tmp_path / "eval"
+    items = load_items(SAMPLE)[:2]
+    first = ThreadRecordingAgent()
+    harness(context, out, agent=first, options=EvalOptions()).run(items)
+    # a results file written before repeats existed: its lines count as repeat 1
+    lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    (out / "results.jsonl").write_text(
+        "".join(json.dumps({k: v for k, v in r.items() if k != "repeat"}) + "\n" for r in lines))
+    again = ThreadRecordingAgent()
+    records = harness(context, out, agent=again, options=EvalOptions(repeats=3)).run(items)
+    assert len(again.runs) == 4  # repeats 2 and 3 of both items; repeat 1 was done
+    assert sorted((r["id"], r["repeat"]) for r in records) == sorted(
+        (i.id, n) for i in items for n in (1, 2, 3))
+    runs = first.runs + again.runs
+    assert len({thread for thread, _ in runs}) == 6 and len({folder for _, folder in runs}) == 6
+    assert harness(context, out, options=EvalOptions(repeats=3)).pending(items) == []
+
+
 def test_images_scored_with_wise_rubric_for_agent_and_raw_request_baseline(context, tmp_path):
     generator = SolidColorGenerator()
     backends = fake_backends(context, generator=generator, judge=ScriptedJudge([verdict()]))
@@ -312,8 +463,8 @@ def test_images_scored_with_wise_rubric_for_agent_and_raw_request_baseline(conte
 # -- reports ---------------------------------------------------------------------------------
 
 
-def _record(item_id, arm, category, closure, rounds=1, keyword=None):
-    return {"id": item_id, "arm": arm, "category": category, "closure": closure,
+def _record(item_id, arm, category, closure, rounds=1, keyword=None, repeat=1):
+    return {"id": item_id, "arm": arm, "repeat": repeat, "category": category, "closure": closure,
             "keyword_hit": keyword, "rounds": rounds, "wall_seconds": 1.0, "llm_calls": 2,
             "seconds_per_node": {"analyze_intent": 0.5}, "image_score": None}
 
@@ -339,6 +490,32 @@ def test_summary_tables_deltas_and_plot(tmp_path):
     assert "| **overall** | 2 | 50.0% | 0.0% | +50.0 pt |" in keyword_table  # items with keywords
     assert (tmp_path / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert scaling_curve(records, "closure", 2) == pytest.approx([1 / 3, 2 / 3], abs=1e-3)
+    assert "per repeat" not in markdown  # one repeat: nothing to compare
+
+
+def test_summary_reports_keyword_hit_per_repeat_and_stability(tmp_path):
+    records = [
+        _record("a", "agent", "cultural", True, keyword=True, repeat=1),
+        _record("a", "agent", "cultural", True, keyword=True, repeat=2),
+        _record("b", "agent", "cultural", True, keyword=True, repeat=1),
+        _record("b", "agent", "cultural", False, keyword=False, repeat=2),
+        _record("c", "agent", "science", False, repeat=1),  # no keywords: not measured
+        _record("c", "agent", "science", False, repeat=2),
+    ]
+    summary = write_reports(records, tmp_path)
+    assert summary["repeats"]["agent"]["stable"] == {"share": 0.5, "n": 2}
+    repeats = (tmp_path / "summary.md").read_text().split("## Keyword hit per repeat")[1]
+    for row in ("| 1 | 100.0% (2) |", "| 2 | 50.0% (2) |", "| **all repeats** | 75.0% (4) |",
+                "| **stable** | 50.0% (2) |"):
+        assert row in repeats, row
+
+
+@pytest.mark.parametrize("repeats", ["0", "11"])
+def test_eval_refuses_repeats_out_of_bounds(tmp_path, capsys, repeats):
+    code = main(["eval", str(SAMPLE), "--out", str(tmp_path / "o"), "--repeats", repeats])
+    error = capsys.readouterr().err
+    assert code == 2
+    assert error.strip() == f"contextgen: error: --repeats must be between 1 and 10, got {repeats}"
 
 
 # -- the command, on the real embedded 0.5B model --------------------------------------------

@@ -28,6 +28,8 @@ def register(subcommands) -> None:
     parser.add_argument("--max-rounds", type=int, help="Generate-and-judge rounds at most.")
     parser.add_argument("--use-memory", action="store_true",
                         help="Let the agent recall and store memories (off: items independent).")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="Run every item N times (1 to 10) to see how stable verdicts are.")
     parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
     parser.set_defaults(run=run_eval)
 
@@ -35,7 +37,7 @@ def register(subcommands) -> None:
 def run_eval(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from contextgen.evaluation.harness import EvalHarness, EvalOptions, select_items
+    from contextgen.evaluation.harness import MAX_REPEATS, EvalHarness, EvalOptions, select_items
     from contextgen.evaluation.items import ItemFormatError, load_items
     from contextgen.evaluation.summary import PLOT_FILE, SUMMARY_FILE, write_reports
     from contextgen.graphs.context import Context
@@ -44,6 +46,8 @@ def run_eval(args: argparse.Namespace) -> int:
         raise UsageError("--limit must be at least 1")
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
+    if not 1 <= args.repeats <= MAX_REPEATS:
+        raise UsageError(f"--repeats must be between 1 and {MAX_REPEATS}, got {args.repeats}")
     try:
         items = load_items(args.file)
     except ItemFormatError as error:
@@ -51,7 +55,7 @@ def run_eval(args: argparse.Namespace) -> int:
     options = EvalOptions(
         baseline=args.baseline, limit=args.limit, workers=args.workers,
         categories=[c for c in (args.categories or "").split(",") if c.strip()],
-        use_memory=args.use_memory,
+        use_memory=args.use_memory, repeats=args.repeats,
     )
     if not select_items(items, options):
         raise UsageError(f"no items in {args.file} match --categories {args.categories}")
@@ -68,7 +72,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
     records = harness.run(items, progress=progress)
     selected = {item.id for item in select_items(items, options)}
-    records = [r for r in records if str(r["id"]) in selected]
+    records = [r for r in records if str(r["id"]) in selected and r["repeat"] <= args.repeats]
     summary = write_reports(records, out_dir, title=f"contextgen eval: {Path(args.file).name}")
     overall = summary["table"]["overall"]
     for arm in summary["arms"]:

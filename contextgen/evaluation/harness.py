@@ -1,9 +1,9 @@
 """Run benchmark items through the agent (and the bare baseline), score them, append results.
 
-`results.jsonl` gets one line per item and arm as soon as it is scored, so an interrupted
-evaluation resumes where it stopped: finished (id, arm) pairs are skipped on a rerun, failed
-ones are tried again. The agent sees only the item's request; the answer key goes to the
-judges alone.
+`results.jsonl` gets one line per item, arm and repeat as soon as it is scored, so an
+interrupted evaluation resumes where it stopped: finished (id, arm, repeat) runs are skipped on
+a rerun, failed ones are tried again. The agent sees only the item's request; the answer key
+goes to the judges alone.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import json
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
@@ -20,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from contextgen.evaluation.closure import ClosureJudge, keyword_hit
+from contextgen.evaluation.closure import ClosureJudge, keyword_hit, sourced_visual_facts
 from contextgen.evaluation.image_score import ImageScorer
 from contextgen.evaluation.items import EvalItem
 from contextgen.graphs.context import Context
@@ -29,30 +28,20 @@ logger = logging.getLogger(__name__)
 
 RESULTS_FILE = "results.jsonl"
 ARMS = ("agent", "baseline")
-
-
-class NoMemory:
-    """A memory that recalls nothing and keeps nothing: items must not see each other's runs."""
-
-    def recall(self, user_id: str, query: str, k: int = 5) -> list:
-        return []
-
-    def remember_run(self, user_id: str, **run: Any) -> str:
-        return "not-stored"
-
-    def remember_preference(self, user_id: str, text: str) -> str:
-        return "not-stored"
+MAX_REPEATS = 10
 
 
 @dataclass
 class EvalOptions:
-    """What to run: which arms, how many items, which categories, how many at once."""
+    """What to run: which arms, how many items, which categories, how many at once, and how
+    many times each item runs (`repeats`, to see how stable the verdicts are)."""
 
     baseline: bool = False
     limit: int | None = None
     categories: list[str] = field(default_factory=list)
     workers: int = 1
     use_memory: bool = False
+    repeats: int = 1
 
 
 def select_items(items: list[EvalItem], options: EvalOptions) -> list[EvalItem]:
@@ -65,8 +54,9 @@ def select_items(items: list[EvalItem], options: EvalOptions) -> list[EvalItem]:
 
 
 def read_results(path: Path) -> list[dict[str, Any]]:
-    """The latest line for each (id, arm) in a results file (later lines win)."""
-    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    """The latest line for each (id, arm, repeat) in a results file (later lines win); a line
+    without `repeat` (files written before repeats existed) is repeat 1."""
+    latest: dict[tuple[str, str, int], dict[str, Any]] = {}
     if path.exists():
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
@@ -74,8 +64,14 @@ def read_results(path: Path) -> list[dict[str, Any]]:
                     record = json.loads(line)
                 except json.JSONDecodeError:  # a line cut short by a kill: redo that item
                     continue
-                latest[(str(record["id"]), record.get("arm", "agent"))] = record
+                record.setdefault("repeat", 1)
+                latest[result_key(record)] = record
     return list(latest.values())
+
+
+def result_key(record: dict[str, Any]) -> tuple[str, str, int]:
+    """(id, arm, repeat): what one line of results.jsonl is the result of."""
+    return str(record["id"]), record.get("arm", "agent"), int(record.get("repeat", 1))
 
 
 class EvalHarness:
@@ -92,14 +88,16 @@ class EvalHarness:
         options: EvalOptions | None = None,
         agent=None,
     ):
+        from contextgen.memory.in_memory import ListMemory
         from contextgen.tools.backends import Backends
 
         self.context = context
         self.out_dir = Path(out_dir)
         self.options = options or EvalOptions()
         if backends is None:
+            # Without memory, items must not see each other's runs: an empty in-process one.
             backends = Backends(context) if self.options.use_memory else Backends(
-                context, memory=NoMemory()
+                context, memory=ListMemory()
             )
         self.backends = backends
         self._closure_judge = closure_judge
@@ -116,9 +114,10 @@ class EvalHarness:
     @property
     def closure_judge(self) -> ClosureJudge:
         if self._closure_judge is None:
-            from contextgen.evaluation.closure import closure_judge_model
+            from contextgen.evaluation.closure import closure_judge_label, closure_judge_model
 
-            self._closure_judge = ClosureJudge(closure_judge_model(self.context))
+            self._closure_judge = ClosureJudge(closure_judge_model(self.context),
+                                               closure_judge_label(self.context))
         return self._closure_judge
 
     @property
@@ -140,48 +139,55 @@ class EvalHarness:
 
     # -- running -------------------------------------------------------------------------
 
-    def pending(self, items: list[EvalItem]) -> list[tuple[EvalItem, str]]:
-        """(item, arm) pairs not yet finished in results.jsonl."""
-        done = {
-            (str(r["id"]), r.get("arm", "agent"))
-            for r in read_results(self.results_path)
-            if not r.get("error")
-        }
+    def pending(self, items: list[EvalItem]) -> list[tuple[EvalItem, str, int]]:
+        """(item, arm, repeat) runs not yet finished in results.jsonl, repeat by repeat."""
+        done = {result_key(r) for r in read_results(self.results_path) if not r.get("error")}
         arms = ARMS if self.options.baseline else ARMS[:1]
-        return [(item, arm) for item in items for arm in arms if (item.id, arm) not in done]
+        return [
+            (item, arm, repeat)
+            for repeat in range(1, self.options.repeats + 1)
+            for item in items
+            for arm in arms
+            if (item.id, arm, repeat) not in done
+        ]
 
     def run(
         self, items: list[EvalItem], progress: Callable[[Iterable], Iterable] | None = None
     ) -> list[dict[str, Any]]:
-        """Evaluate the pending (item, arm) pairs; returns every result in the file."""
+        """Evaluate the pending (item, arm, repeat) runs; returns every result in the file."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
         tasks = self.pending(select_items(items, self.options))
         wrap = progress or (lambda iterable: iterable)
         if self.options.workers <= 1:
-            for item, arm in wrap(tasks):
-                self._append(self.evaluate(item, arm))
+            for item, arm, repeat in wrap(tasks):
+                self._append(self.evaluate(item, arm, repeat))
         else:
             with ThreadPoolExecutor(self.options.workers, thread_name_prefix="eval") as pool:
-                futures = [pool.submit(self.evaluate, item, arm) for item, arm in tasks]
+                futures = [pool.submit(self.evaluate, item, arm, repeat)
+                           for item, arm, repeat in tasks]
                 for future in wrap(as_completed(futures)):
                     self._append(future.result())
         return read_results(self.results_path)
 
-    def evaluate(self, item: EvalItem, arm: str) -> dict[str, Any]:
-        """One item through one arm, scored. Failures are recorded, never raised."""
+    def evaluate(self, item: EvalItem, arm: str, repeat: int = 1) -> dict[str, Any]:
+        """One item through one arm (its `repeat`-th run), scored. Failures are recorded,
+        never raised."""
         from contextgen.tools.backends import use_backends
 
         record: dict[str, Any] = {
-            "id": item.id, "arm": arm, "category": item.category,
+            "id": item.id, "arm": arm, "repeat": repeat, "category": item.category,
             "subcategory": item.subcategory, "request": item.prompt,
         }
-        item_dir = self.out_dir / "images" / arm / _safe_name(item.id)
+        # Each repeat runs under its own name: its own thread id and image folder.
+        run_item = item if repeat == 1 else item.model_copy(
+            update={"id": f"{item.id}-repeat-{repeat}"}
+        )
+        item_dir = self.out_dir / "images" / arm / _safe_name(run_item.id)
         context = replace(self.context, output_dir=str(item_dir))
         with use_backends(self.backends):
             try:
-                run = self._run_agent(item, context) if arm == "agent" else self._run_baseline(
-                    item, context
-                )
+                run_arm = self._run_agent if arm == "agent" else self._run_baseline
+                run = run_arm(run_item, context)
                 record |= run
                 record |= self._score(item, record)
                 record["error"] = None
@@ -195,39 +201,34 @@ class EvalHarness:
         return record
 
     def _run_agent(self, item: EvalItem, context: Context) -> dict[str, Any]:
+        from contextgen.run_record import RunSummary
         from contextgen.runner import run_agent
 
         # Only the request goes in: the answer key never reaches the agent.
+        thread_id = f"eval-{item.id}"
         outcome = run_agent(self.agent, {"request": item.prompt}, context=context,
-                            config={"configurable": {"thread_id": f"eval-{item.id}"}})
-        state = outcome.state
-        package = state.get("prompt_package")
-        verdicts = state.get("verdicts", [])
-        intent = state.get("intent")
-        per_node: dict[str, float] = Counter()
-        for timing in outcome.node_timings:
-            per_node[timing["node"]] += timing["seconds"]
-        totals = outcome.llm_usage.totals()
-        image = state.get("final_image")
+                            config={"configurable": {"thread_id": thread_id}})
+        run = RunSummary.from_outcome(outcome, context, thread_id)
+        intent = run.intent
         return {
-            "final_prompt": package.prompt if package else None,
-            "facts": [f.model_dump() for f in package.facts] if package else [],
+            "final_prompt": run.prompt,
+            "facts": [fact.model_dump() for fact in run.facts],
             "route": intent.route if intent else None,
             "candidate_names": list(intent.candidate_names) if intent else [],
             "queries": list(intent.search_queries) if intent else [],
-            "rounds": len(verdicts) or (1 if package else 0),
-            "round_scores": [v.score for v in verdicts if v.judged],
-            "accepted": bool(state.get("accepted")),
-            "image": image.path if image else None,
-            "wall_seconds": outcome.wall_seconds,
-            "seconds_per_node": {k: round(v, 4) for k, v in per_node.items()},
-            "llm_calls": int(totals["calls"]),
-            "input_tokens": int(totals["input_tokens"]),
-            "output_tokens": int(totals["output_tokens"]),
-            "llm_per_node": {k: dict(v) for k, v in outcome.llm_usage.per_node.items()},
-            "search_calls": outcome.path.count("search"),
-            "images_generated": len(state.get("images", [])),
-            "notices": list(dict.fromkeys(state.get("notices", []))),
+            "rounds": len(run.rounds),
+            "round_scores": [verdict.score for verdict in run.verdicts if verdict.judged],
+            "accepted": run.accepted,
+            "image": run.final_image.path if run.final_image else None,
+            "wall_seconds": run.wall_seconds,
+            "seconds_per_node": run.seconds_per_node,
+            "llm_calls": int(run.llm["total"]["calls"]),
+            "input_tokens": int(run.llm["total"]["input_tokens"]),
+            "output_tokens": int(run.llm["total"]["output_tokens"]),
+            "llm_per_node": run.llm["per_node"],
+            "search_calls": run.path.count("search"),
+            "images_generated": len(run.images),
+            "notices": run.notices,
         }
 
     def _run_baseline(self, item: EvalItem, context: Context) -> dict[str, Any]:
@@ -261,11 +262,15 @@ class EvalHarness:
         prompt = record.get("final_prompt") or ""
         started = time.perf_counter()
         verdict = self.closure_judge.judge(item.prompt, item.answer, prompt)
+        grounding = sourced_visual_facts(record.get("facts") or [], prompt, item.prompt)
         scores: dict[str, Any] = {
             "closure": verdict.closed,
             "closure_reason": verdict.reason,
+            "closure_overruled": verdict.overruled,
+            "closure_judge": self.closure_judge.label,
             "keyword_hit": keyword_hit(item.answer.keywords, prompt),
             "closure_judge_seconds": round(time.perf_counter() - started, 3),
+            "sourced_visual_facts": grounding if record.get("arm") == "agent" else None,
             "image_score": None,
         }
         if record.get("image") and self.image_scorer is not None:

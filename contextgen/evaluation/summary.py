@@ -1,4 +1,5 @@
 """Aggregate results.jsonl: per category and overall, agent against baseline, with deltas;
+who judged closure and how often it was overruled; grounding; stability over repeats;
 write summary.md and the test-time scaling plot (score reached within r rounds)."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ PLOT_FILE = "scaling.png"
 METRICS = ("closure", "keyword_hit", "wiscore", "verified")
 COST_FIELDS = ("wall_seconds", "llm_calls", "input_tokens", "output_tokens", "search_calls",
                "rounds", "images_generated")
+ENOUGH_SOURCED_FACTS = 2
 
 
 def metric_value(record: dict[str, Any], metric: str) -> float | None:
@@ -69,7 +71,55 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
                 groups[group].append(metric_value(r, "wiscore"))
         group_means = {g: m for g, v in groups.items() if (m := _mean(v)) is not None}
         summary["wise"][arm] = weighted_overall(group_means)
+    summary["judge"] = judge_summary(records)
+    summary["grounding"] = grounding_summary(by_arm.get("agent", []))
+    summary["repeats"] = {arm: repeat_summary(arm_records) for arm, arm_records in by_arm.items()}
     return summary
+
+
+def judge_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Who judged closure, how many times it said closed, and how many of those were overruled
+    (records written before verdicts were checked this way count for neither)."""
+    checked = [r for r in records if "closure_overruled" in r]
+    return {
+        "labels": sorted({r["closure_judge"] for r in checked if r.get("closure_judge")}),
+        "said_closed": sum(1 for r in checked if r["closure"] or r["closure_overruled"]),
+        "overruled": sum(1 for r in checked if r["closure_overruled"]),
+    }
+
+
+def grounding_summary(agent_records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Over agent runs closed by keyword: the share with at least ENOUGH_SOURCED_FACTS sourced
+    visual facts in the prompt, and the mean count."""
+    counts = [r["sourced_visual_facts"] for r in agent_records
+              if r.get("keyword_hit") is True and r.get("sourced_visual_facts") is not None]
+    return {
+        "n": len(counts),
+        "enough": _mean([float(c >= ENOUGH_SOURCED_FACTS) for c in counts]),
+        "mean": _mean([float(c) for c in counts]),
+    }
+
+
+def repeat_summary(arm_records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Keyword hit per repeat (and its n), and `stable`: the share of items measured in every
+    repeat whose keyword verdict is the same in all of them (None with a single repeat)."""
+    by_repeat: dict[int, list[dict]] = defaultdict(list)
+    verdicts: dict[str, dict[int, bool]] = defaultdict(dict)
+    for r in arm_records:
+        repeat = int(r.get("repeat", 1))
+        by_repeat[repeat].append(r)
+        if r.get("keyword_hit") is not None:
+            verdicts[str(r["id"])][repeat] = bool(r["keyword_hit"])
+    per_repeat = {
+        repeat: {"keyword_hit": _mean([metric_value(r, "keyword_hit") for r in chosen]),
+                 "n": sum(r.get("keyword_hit") is not None for r in chosen)}
+        for repeat, chosen in sorted(by_repeat.items())
+    }
+    if len(by_repeat) < 2:
+        return {"per_repeat": per_repeat, "stable": None}
+    complete = [v for v in verdicts.values() if set(v) == set(by_repeat)]
+    same = [float(len(set(v.values())) == 1) for v in complete]
+    return {"per_repeat": per_repeat, "stable": {"share": _mean(same), "n": len(complete)}}
 
 
 def _item_of(record: dict[str, Any]) -> EvalItem:
@@ -101,8 +151,10 @@ def render_markdown(summary: dict[str, Any], title: str = "contextgen evaluation
         if all(table[c][a][metric] is None for c in table for a in arms):
             continue
         percent = metric != "wiscore"
-        lines += [f"## {label}", "",
-                  "| category | n | agent | baseline | delta |", "|---|---|---|---|---|"]
+        lines += [f"## {label}", ""]
+        if metric == "closure":
+            lines += _judge_lines(summary["judge"])
+        lines += ["| category | n | agent | baseline | delta |", "|---|---|---|---|---|"]
         for category, row in table.items():
             agent, baseline = row.get("agent", {}), row.get("baseline", {})
             n = max(arm_row.get("measured", {}).get(metric, 0) for arm_row in (agent, baseline))
@@ -118,6 +170,8 @@ def render_markdown(summary: dict[str, Any], title: str = "contextgen evaluation
                          f"{_fmt(wise.get('baseline'), False)} | "
                          f"{_delta(wise.get('agent'), wise.get('baseline'), False)} |")
         lines.append("")
+    lines += _grounding_lines(summary["grounding"])
+    lines += _repeat_lines(summary["repeats"], arms)
     lines += ["## Cost per item (means)", "", "| | " + " | ".join(arms) + " |",
               "|---|" + "---|" * len(arms)]
     for field in (*COST_FIELDS, "errors"):
@@ -135,6 +189,60 @@ def render_markdown(summary: dict[str, Any], title: str = "contextgen evaluation
             ) + " |")
     lines.append("")
     return "\n".join(lines)
+
+
+def _judge_lines(judge: dict[str, Any]) -> list[str]:
+    """The sentence above the LLM-judge table: which model judged, and how often its
+    'closed' verdicts were overruled."""
+    if not judge["labels"]:
+        return []
+    return [
+        f"The closure judge is {' and '.join(judge['labels'])}. "
+        f"{judge['overruled']} of its {judge['said_closed']} 'closed' verdicts were overruled: "
+        "the quote was not in the prompt, or named nothing of the answer key beyond the request.",
+        "",
+    ]
+
+
+def _grounding_lines(grounding: dict[str, Any]) -> list[str]:
+    if not grounding["n"]:
+        return []
+    return [
+        "## Grounding (agent runs closed by keyword)", "",
+        "A sourced visual fact cites retrieved evidence (a URL or corpus document), is not the "
+        "subject's name, and reaches the prompt.", "",
+        "| n | with >= 2 sourced visual facts | mean sourced visual facts |", "|---|---|---|",
+        f"| {grounding['n']} | {_fmt(grounding['enough'])} | {grounding['mean']:.2f} |", "",
+    ]
+
+
+def _repeat_lines(repeats: dict[str, dict[str, Any]], arms: list[str]) -> list[str]:
+    """Keyword hit per repeat and overall, and how stable the verdicts are (several repeats)."""
+    measured = [arm for arm in arms if repeats[arm]["stable"] is not None]
+    if not measured:
+        return []
+    numbers = sorted({n for arm in measured for n in repeats[arm]["per_repeat"]})
+    lines = ["## Keyword hit per repeat", "",
+             "| repeat | " + " | ".join(f"{arm} (n)" for arm in measured) + " |",
+             "|---|" + "---|" * len(measured)]
+    for number in numbers:
+        cells = [repeats[arm]["per_repeat"].get(number, {"keyword_hit": None, "n": 0})
+                 for arm in measured]
+        lines.append(f"| {number} | " + " | ".join(
+            f"{_fmt(cell['keyword_hit'])} ({cell['n']})" for cell in cells) + " |")
+    overall = []
+    for arm in measured:
+        per_repeat = repeats[arm]["per_repeat"].values()
+        n = sum(cell["n"] for cell in per_repeat)
+        hits = sum((cell["keyword_hit"] or 0.0) * cell["n"] for cell in per_repeat)
+        overall.append(f"{_fmt(hits / n if n else None)} ({n})")
+    lines.append("| **all repeats** | " + " | ".join(overall) + " |")
+    lines.append("| **stable** | " + " | ".join(
+        f"{_fmt(repeats[arm]['stable']['share'])} ({repeats[arm]['stable']['n']})"
+        for arm in measured) + " |")
+    lines += ["", "Stable: the share of items (measured in every repeat) whose keyword verdict "
+              "is the same in all repeats. The tables above count every repeat's run.", ""]
+    return lines
 
 
 def scaling_curve(records: list[dict[str, Any]], metric: str, max_rounds: int) -> list[float]:
