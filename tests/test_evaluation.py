@@ -244,7 +244,18 @@ def test_closure_needs_answer_key_words_the_request_lacks(prompt, quote, closed)
         assert "mentions Kilimanjaro" in verdict.reason  # the judge's own reason is kept
 
 
-def test_closure_judge_checks_the_models_reply(monkeypatch):
+def test_closure_credits_a_number_the_request_lacks():
+    request = "The clock face of Big Ben in London when it is 8 am in Los Angeles in August"
+    answer = AnswerKey(expected="The clock shows four in the afternoon.",
+                       keywords=[["four", "4 pm", "4 o'clock"]])
+    prompt = "Big Ben's clock face showing 4 o'clock, London in August"
+    quoted = ClosureReply(quote="showing 4 o'clock", reason="the right time", closed=True)
+    assert grounded(quoted, prompt, request, answer).closed is True
+    clock = ClosureReply(quote="Big Ben's clock face", reason="the right time", closed=True)
+    assert grounded(clock, prompt, request, answer).overruled is True
+
+
+def test_closure_judge_checks_the_models_reply():
     model = ScriptedChatModel(replies={"ClosureReply": [
         {"quote": "A majestic mountain", "reason": "mentions Kilimanjaro", "closed": True},
         {"quote": "Kilimanjaro", "reason": "names it", "closed": True},

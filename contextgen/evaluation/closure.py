@@ -121,10 +121,11 @@ def answer_key_words(answer: AnswerKey) -> set[str]:
 
 def content_words(text: str, min_length: int = 2) -> set[str]:
     """Stemmed lowercase words of `text` that are not stop words and have at least
-    `min_length` letters before stemming ('Mooncakes' -> 'mooncake', 'poppies' -> 'poppy')."""
+    `min_length` letters before stemming ('Mooncakes' -> 'mooncake', 'poppies' -> 'poppy'),
+    and numbers of any length ('4 pm' -> '4', 'pm')."""
     return {
         _stem(word) for word in re.findall(r"\w+", text.casefold())
-        if len(word) >= min_length and word not in STOP_WORDS
+        if (len(word) >= min_length or word.isdigit()) and word not in STOP_WORDS
     }
 
 
