@@ -69,13 +69,31 @@ class Context:
     # Generator.
     generator_model: str = field(
         default="Qwen/Qwen-Image",
-        metadata=_env("CONTEXTGEN_GENERATOR", "Diffusers model id or local folder ('none': skip)."),
+        metadata=_env(
+            "CONTEXTGEN_GENERATOR",
+            "Diffusers model id or local folder, or the images API model ('none': skip).",
+        ),
     )
     edit_model: str = field(
         default="",
+        metadata=_env("CONTEXTGEN_EDIT_MODEL", "Image-edit model, e.g. Qwen/Qwen-Image-Edit-2509."),
+    )
+    generator_base_url: str = field(
+        default="",
         metadata=_env(
-            "CONTEXTGEN_EDIT_MODEL", "Diffusers image-edit model, e.g. Qwen/Qwen-Image-Edit-2509."
+            "CONTEXTGEN_GENERATOR_BASE_URL",
+            "OpenAI images API server, e.g. http://localhost:8000/v1 (empty: diffusers here).",
         ),
+    )
+    edit_base_url: str = field(
+        default="",
+        metadata=_env(
+            "CONTEXTGEN_EDIT_BASE_URL", "Images API server for edits (empty: the generator's)."
+        ),
+    )
+    generator_timeout: float = field(
+        default=300.0,
+        metadata=_env("CONTEXTGEN_GENERATOR_TIMEOUT", "Seconds to wait for an images API answer."),
     )
     device: str = field(
         default="auto", metadata=_env("CONTEXTGEN_DEVICE", "auto, cuda, cuda:1, mps or cpu.")

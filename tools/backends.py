@@ -104,9 +104,24 @@ class Backends:
     def _make_generator(self):
         if self.context.generator_model.lower() == "none":
             return None
+        context = self.context
+        if context.generator_base_url:
+            from contextgen.tools.images_api_generator import ImagesApiGenerator, ImagesApiSettings
+
+            return ImagesApiGenerator(
+                ImagesApiSettings(
+                    base_url=context.generator_base_url,
+                    model=context.generator_model,
+                    edit_model=context.edit_model,
+                    edit_base_url=context.edit_base_url,
+                    steps=context.steps,
+                    width=context.width,
+                    height=context.height,
+                    timeout_s=context.generator_timeout,
+                )
+            )
         from contextgen.tools.image_generator import DiffusersGenerator, GeneratorSettings
 
-        context = self.context
         return DiffusersGenerator(
             GeneratorSettings(
                 model=context.generator_model,
