@@ -28,6 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse, run the subcommand, turn expected failures into one-line errors."""
     os.environ.setdefault("LANGSMITH_TRACING", "false")
+    argv = sys.argv[1:] if argv is None else argv
+    undecodable = next((arg for arg in argv if not _is_text(arg)), None)
+    if undecodable is not None:
+        shown = undecodable.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        print(f"contextgen: error: the argument {shown!r} is not valid UTF-8 text; "
+              "retype it or set your terminal to UTF-8", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -35,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return args.run(args) or 0
+    except BrokenPipeError:
+        return _closed_pipe()
     except (UsageError, ValueError) as error:
         print(f"contextgen: error: {error}", file=sys.stderr)
         return 2
@@ -44,6 +53,25 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("contextgen: interrupted.", file=sys.stderr)
         return 130
+
+
+def _is_text(argument: str) -> bool:
+    """False for an argument the OS gave as bytes that are not UTF-8 (surrogate escapes)."""
+    try:
+        argument.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _closed_pipe() -> int:
+    """The reader of our output went away (`contextgen runs show ID | head`): stop quietly.
+
+    Standard output is pointed at /dev/null so that flushing it at exit raises nothing more.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 0
 
 
 if __name__ == "__main__":

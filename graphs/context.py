@@ -20,8 +20,14 @@ from platformdirs import user_data_dir
 DEFAULT_DATA_DIR = user_data_dir("contextgen", appauthor=False)
 
 
-def _env(name: str, help_text: str, *, per_run: bool = False) -> dict:
-    return {"env": name, "description": help_text, "per_run": per_run}
+def _env(
+    name: str,
+    help_text: str,
+    *,
+    per_run: bool = False,
+    bounds: tuple[float, float] | None = None,
+) -> dict:
+    return {"env": name, "description": help_text, "per_run": per_run, "bounds": bounds}
 
 
 @dataclass(kw_only=True)
@@ -49,7 +55,10 @@ class Context:
         metadata=_env("CONTEXTGEN_JUDGE_BASE_URL", "OpenAI-compatible base URL for the judge."),
     )
     accept_threshold: float = field(
-        default=0.7, metadata=_env("CONTEXTGEN_ACCEPT_THRESHOLD", "Judge score to accept, 0..1.")
+        default=0.7,
+        metadata=_env(
+            "CONTEXTGEN_ACCEPT_THRESHOLD", "Judge score to accept, 0..1.", bounds=(0.0, 1.0)
+        ),
     )
     # Search.
     search_provider: Literal["auto", "tavily", "local", "none"] = field(
@@ -64,7 +73,9 @@ class Context:
     )
     max_results_per_query: int = field(
         default=3,
-        metadata=_env("CONTEXTGEN_MAX_RESULTS", "Search results kept per query.", per_run=True),
+        metadata=_env(
+            "CONTEXTGEN_MAX_RESULTS", "Search results kept per query.", per_run=True, bounds=(1, 20)
+        ),
     )
     # Generator.
     generator_model: str = field(
@@ -101,11 +112,21 @@ class Context:
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = field(
         default="auto", metadata=_env("CONTEXTGEN_DTYPE", "auto: bfloat16 on CUDA, else float32.")
     )
-    steps: int = field(default=30, metadata=_env("CONTEXTGEN_STEPS", "Denoising steps."))
-    width: int = field(default=1024, metadata=_env("CONTEXTGEN_WIDTH", "Image width in pixels."))
-    height: int = field(default=1024, metadata=_env("CONTEXTGEN_HEIGHT", "Image height in pixels."))
+    steps: int = field(
+        default=30, metadata=_env("CONTEXTGEN_STEPS", "Denoising steps.", bounds=(1, 500))
+    )
+    width: int = field(
+        default=1024, metadata=_env("CONTEXTGEN_WIDTH", "Image width in pixels.", bounds=(16, 8192))
+    )
+    height: int = field(
+        default=1024,
+        metadata=_env("CONTEXTGEN_HEIGHT", "Image height in pixels.", bounds=(16, 8192)),
+    )
     seed: int = field(
-        default=0, metadata=_env("CONTEXTGEN_SEED", "Seed of the first round.", per_run=True)
+        default=0,
+        metadata=_env(
+            "CONTEXTGEN_SEED", "Seed of the first round.", per_run=True, bounds=(0, 2**32 - 1)
+        ),
     )
     offload: bool = field(
         default=False,
@@ -114,7 +135,12 @@ class Context:
     # Loop, memory, output.
     max_rounds: int = field(
         default=3,
-        metadata=_env("CONTEXTGEN_MAX_ROUNDS", "Generate-and-judge rounds at most.", per_run=True),
+        metadata=_env(
+            "CONTEXTGEN_MAX_ROUNDS",
+            "Generate-and-judge rounds at most.",
+            per_run=True,
+            bounds=(1, 10),
+        ),
     )
     data_dir: str = field(
         default=DEFAULT_DATA_DIR,
@@ -145,10 +171,14 @@ class Context:
             env_name = f.metadata.get("env")
             if env_name and getattr(self, f.name) == f.default and env_name in os.environ:
                 setattr(self, f.name, _parse(os.environ[env_name], f.default, env_name))
-        if self.max_rounds < 1:
-            raise ValueError("max_rounds must be at least 1.")
-        if not 0.0 <= self.accept_threshold <= 1.0:
-            raise ValueError("accept_threshold must be between 0 and 1.")
+        for f in fields(self):
+            bounds = f.metadata.get("bounds")
+            value = getattr(self, f.name)
+            if bounds and not bounds[0] <= value <= bounds[1]:
+                raise ValueError(
+                    f"{f.name} ({f.metadata['env']}) must be between {bounds[0]} and "
+                    f"{bounds[1]}, not {value}."
+                )
 
     @property
     def backend_key(self) -> tuple:

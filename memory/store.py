@@ -23,6 +23,7 @@ import builtins
 import hashlib
 import json
 import logging
+import os
 import re
 import time
 import uuid
@@ -36,7 +37,7 @@ import numpy as np
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings
-from chromadb.errors import ChromaError, NotFoundError
+from chromadb.errors import NotFoundError
 
 from contextgen.graphs.state import Fact, Memory
 from contextgen.memory.embeddings import MiniLMEmbeddingFunction, default_embedding_function
@@ -77,14 +78,27 @@ def chroma_client(path: str | Path | None = None, url: str | None = None) -> Cli
                 f"`chroma run --path DIR`, or unset {CHROMA_URL_ENV} to use a local folder."
             ) from exc
     folder = Path(path).expanduser()
-    folder.mkdir(parents=True, exist_ok=True)
     try:
+        folder.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(folder), settings=settings)
-    except ChromaError as exc:
-        raise BackendUnavailable(
-            f"The Chroma store in {folder} cannot be opened ({exc}). Move the folder aside to "
-            "start an empty one, or restore it from a backup; nothing in it was changed."
-        ) from exc
+    except Exception as exc:  # Chroma raises its own errors, OSError, and worse when it fails
+        raise BackendUnavailable(store_error(folder, exc)) from exc
+
+
+def store_error(folder: Path, error: BaseException) -> str:
+    """What is wrong with a Chroma folder that would not open, and what to do: a read-only
+    folder is fine as it is; only a store that is unreadable for another reason may be damaged."""
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    if "readonly" in reason.replace("-", "").lower() or not os.access(folder, os.W_OK):
+        return (
+            f"The Chroma store in {folder} is read-only ({reason}): make the folder writable, "
+            "or set CONTEXTGEN_DATA_DIR to a writable folder; nothing in it was changed."
+        )
+    return (
+        f"The Chroma store in {folder} cannot be opened ({reason}); it may be damaged or written "
+        "by another Chroma version. Restore it from a backup, or set CONTEXTGEN_DATA_DIR to a new "
+        "folder to start an empty store; nothing in it was changed."
+    )
 
 
 def _stable_id(prefix: str, *parts: str) -> str:

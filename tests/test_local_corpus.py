@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from contextgen.tools.errors import SearchUnavailable
@@ -133,3 +135,14 @@ def test_corpus_add_command_mirrors_the_folder(tmp_path, monkeypatch, capsys) ->
     assert "the corpus has 1." in out
     assert main(["corpus", "add", str(tmp_path / "missing")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_binary_and_undecodable_files_are_skipped_and_named(tmp_path, caplog) -> None:
+    (tmp_path / "notes.md").write_text("# Heron\nHerons wade in shallow water.", encoding="utf-8")
+    (tmp_path / "image.txt").write_bytes(bytes(range(256)) * 40)
+    (tmp_path / "latin1.txt").write_bytes("Caf\xe9 cr\xe8me".encode("latin-1"))
+    with caplog.at_level("WARNING"):
+        documents = list(read_documents(tmp_path))
+    assert {Path(d.id.split("#")[0]).name for d in documents} == {"notes.md"}
+    skipped = " ".join(record.getMessage() for record in caplog.records)
+    assert "image.txt" in skipped and "latin1.txt" in skipped and "not UTF-8" in skipped

@@ -186,3 +186,37 @@ def test_old_single_collection_layout_is_ignored(tmp_path) -> None:
     assert store.count() == 0 and store.list("ana") == [] and store.recall("ana", "x") == []
     new = store.remember_preference("ana", "New preference")
     assert [m.id for m in store.recall("ana", "")] == [new] and store.count() == 1
+
+
+def test_a_read_only_store_is_named_read_only_and_left_as_it_is(tmp_path) -> None:
+    """A read-only bind mount (as root, file modes alone do not stop writes)."""
+    import subprocess
+
+    from contextgen.tools.errors import BackendUnavailable
+
+    MemoryStore(tmp_path / "memory").remember_preference("ana", "Always watercolor")
+    before = sorted((p.name, p.stat().st_size) for p in (tmp_path / "memory").rglob("*"))
+    mount = tmp_path / "mounted"
+    mount.mkdir()
+    subprocess.run(["mount", "--bind", str(tmp_path / "memory"), str(mount)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(mount)], check=True)
+        with pytest.raises(BackendUnavailable) as raised:
+            MemoryStore(mount)
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+    message = str(raised.value)
+    assert "is read-only" in message and "make the folder writable" in message
+    assert "damaged" not in message and "Move" not in message
+    assert sorted((p.name, p.stat().st_size) for p in (tmp_path / "memory").rglob("*")) == before
+
+
+def test_a_damaged_store_says_so_without_touching_it(tmp_path) -> None:
+    from contextgen.tools.errors import BackendUnavailable
+
+    folder = tmp_path / "memory"
+    folder.mkdir()
+    (folder / "chroma.sqlite3").write_bytes(b"not a database at all" * 100)
+    with pytest.raises(BackendUnavailable, match="may be damaged.*Restore it from a backup"):
+        MemoryStore(folder)
+    assert (folder / "chroma.sqlite3").read_bytes() == b"not a database at all" * 100

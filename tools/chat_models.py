@@ -13,6 +13,7 @@ from contextgen.graphs.context import Context
 from contextgen.tools.local_llm.server import embedded_base_url
 
 DEFAULT_REMOTE_CHAT_MODEL = "gpt-4o-mini"
+NO_KEY = "not-needed"
 
 
 def uses_embedded_model(context: Context) -> bool:
@@ -35,7 +36,10 @@ def chat_model_for(context: Context) -> ChatOpenAI:
     return ChatOpenAI(
         model=context.chat_model or DEFAULT_REMOTE_CHAT_MODEL,
         base_url=context.chat_base_url or None,
-        api_key=os.environ.get("CONTEXTGEN_CHAT_API_KEY") or os.environ.get("OPENAI_API_KEY"),
+        # A local server (vLLM, llama.cpp, Ollama) needs no key; the client insists on one.
+        api_key=os.environ.get("CONTEXTGEN_CHAT_API_KEY")
+        or os.environ.get("OPENAI_API_KEY")
+        or NO_KEY,
         temperature=0.2,
         timeout=180,
         max_retries=2,
@@ -51,7 +55,7 @@ def judge_model_for(context: Context) -> ChatOpenAI | None:
         base_url=context.judge_base_url or context.chat_base_url or None,
         api_key=os.environ.get("CONTEXTGEN_JUDGE_API_KEY")
         or os.environ.get("OPENAI_API_KEY")
-        or "not-needed",
+        or NO_KEY,
         temperature=0.0,
         timeout=180,
         max_retries=2,

@@ -63,6 +63,20 @@ def _title(path: Path, text: str) -> str:
     return path.stem
 
 
+def read_text_file(path: Path) -> str | None:
+    """The file's text, or None (with a warning naming it) when it is not UTF-8 text:
+    a binary file named .txt would otherwise be indexed as passages of junk."""
+    data = path.read_bytes()
+    try:
+        if b"\x00" in data:
+            raise UnicodeDecodeError("utf-8", data, data.index(b"\x00"), len(data), "NUL byte")
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        logger.warning("Skipped %s: not UTF-8 text (%s at byte %d)", path, error.reason,
+                       error.start)
+        return None
+
+
 def read_documents(folder: str | Path, max_chars: int = PASSAGE_CHARS) -> Iterator[Document]:
     """Yield passages from every .txt/.md file under `folder`, with ids `<file path>#<n>`.
 
@@ -76,7 +90,9 @@ def read_documents(folder: str | Path, max_chars: int = PASSAGE_CHARS) -> Iterat
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
     found = False
     for file in files:
-        text = file.read_text(encoding="utf-8", errors="replace")
+        text = read_text_file(file)
+        if text is None:
+            continue
         title = _title(file, text)
         for n, passage in enumerate(split_passages(text, max_chars)):
             found = True
