@@ -35,12 +35,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"contextgen: error: the argument {shown!r} is not valid UTF-8 text; "
               "retype it or set your terminal to UTF-8", file=sys.stderr)
         return 2
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
     try:
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(
+            level=logging.DEBUG if args.verbose else logging.WARNING,
+            format="%(levelname)s %(name)s: %(message)s",
+        )
         return args.run(args) or 0
     except BrokenPipeError:
         return _closed_pipe()

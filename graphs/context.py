@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields
-from typing import Literal
+from functools import cache
+from typing import Literal, get_args, get_origin, get_type_hints
 
 from platformdirs import user_data_dir
 
@@ -146,6 +147,14 @@ class Context:
         default=DEFAULT_DATA_DIR,
         metadata=_env("CONTEXTGEN_DATA_DIR", "Memory, corpus index and model cache folder."),
     )
+    database_url: str = field(
+        default="",
+        metadata=_env(
+            "CONTEXTGEN_DATABASE_URL",
+            "PostgreSQL for checkpoints, e.g. postgresql://user@host:5432/db (password in "
+            "PGPASSWORD or ~/.pgpass); empty: SQLite in data_dir.",
+        ),
+    )
     chroma_url: str = field(
         default="",
         metadata=_env(
@@ -171,6 +180,13 @@ class Context:
             env_name = f.metadata.get("env")
             if env_name and getattr(self, f.name) == f.default and env_name in os.environ:
                 setattr(self, f.name, _parse(os.environ[env_name], f.default, env_name))
+        for name, choices in _choices().items():
+            if getattr(self, name) not in choices:
+                env_name = next(f.metadata["env"] for f in fields(self) if f.name == name)
+                raise ValueError(
+                    f"{name} ({env_name}) must be one of {', '.join(choices)}, "
+                    f"not {getattr(self, name)!r}."
+                )
         for f in fields(self):
             bounds = f.metadata.get("bounds")
             value = getattr(self, f.name)
@@ -198,6 +214,15 @@ class Context:
     @property
     def models_dir(self) -> str:
         return os.path.join(self.data_dir, "models")
+
+
+@cache
+def _choices() -> dict[str, tuple[str, ...]]:
+    """The allowed values of every `Literal` field."""
+    hints = get_type_hints(Context)
+    return {
+        name: get_args(hint) for name, hint in hints.items() if get_origin(hint) is Literal
+    }
 
 
 def _parse(raw: str, default: object, env_name: str) -> object:
