@@ -13,7 +13,7 @@ from langgraph.runtime import get_runtime
 from langgraph.types import Send
 
 from contextgen.graphs.context import Context
-from contextgen.graphs.state import AgentState, InputState, OutputState
+from contextgen.graphs.state import AgentState, InputState, OutputState, current_round
 from contextgen.nodes.analyze_intent import analyze_intent
 from contextgen.nodes.clarify import clarify
 from contextgen.nodes.generate import generate
@@ -47,20 +47,15 @@ def route_after_intent(state: AgentState) -> Literal["clarify"] | list[Send]:
 def route_after_judge(
     state: AgentState,
 ) -> Literal["remember", "generate", "synthesize_prompt"] | list[Send]:
-    """Accept, stop at the round limit, or loop back to research, prompt writing or an edit."""
-    context = current_context()
-    verdicts = state["verdicts"]
-    verdict = verdicts[-1]
-    if verdict.accepted or not verdict.judged or len(verdicts) >= context.max_rounds:
-        return "remember"
-    if verdict.problem == "knowledge" and verdict.missing_knowledge:
-        next_round = len(verdicts) + 1
+    """Go where the judge's `next_step` says: finish, research, rewrite the prompt, or edit."""
+    verdict = state["verdicts"][-1]
+    if verdict.next_step == "research":
+        next_round = current_round(state)
         return [
             Send("search", {"query": q, "round": next_round}) for q in verdict.missing_knowledge
         ]
-    if verdict.problem == "local_flaw" and context.edit_model:
-        return "generate"
-    return "synthesize_prompt"
+    destinations = {"finish": "remember", "rewrite": "synthesize_prompt", "edit": "generate"}
+    return destinations[verdict.next_step]
 
 
 def build_graph(checkpointer=None, store=None, cache=None):

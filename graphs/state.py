@@ -16,6 +16,7 @@ from typing_extensions import TypedDict
 
 Route = Literal["direct", "reason", "search", "search_then_reason"]
 ProblemKind = Literal["none", "knowledge", "prompt", "local_flaw"]
+NextStep = Literal["finish", "research", "rewrite", "edit"]
 
 
 class Intent(BaseModel):
@@ -115,6 +116,11 @@ class Verdict(BaseModel):
         default_factory=list, description="Search queries, when the problem is knowledge."
     )
     judged: bool = Field(default=True, description="False when no judge could look at the image.")
+    next_step: NextStep = Field(
+        default="finish",
+        description="What the loop does next (set by the judge node): finish, research the "
+        "missing knowledge, rewrite the prompt, or edit the image.",
+    )
 
 
 class ValidatedValue(LastValue):
@@ -162,6 +168,11 @@ class AgentState(InputState, OutputState, total=False):
     images: Annotated[list[ImageArtifact], operator.add]
     verdicts: Annotated[list[Verdict], operator.add]
     notices: Annotated[list[str], operator.add]
+
+
+def current_round(state: AgentState) -> int:
+    """The round being worked on: one past the rounds already judged."""
+    return len(state.get("verdicts", [])) + 1
 
 
 class SearchTask(TypedDict):

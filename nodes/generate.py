@@ -1,4 +1,4 @@
-"""Generate this round's image (or edit the last one) with the configured diffusers pipeline."""
+"""Generate this round's image (or edit the last one) with the configured generator."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 from langgraph.runtime import Runtime
 
 from contextgen.graphs.context import Context
-from contextgen.graphs.state import AgentState
+from contextgen.graphs.state import AgentState, current_round
+from contextgen.tools.backend_protocols import GenerationMode, ImageGenerator
 from contextgen.tools.backends import backends_for
 from contextgen.tools.errors import GeneratorUnavailable
 
@@ -27,17 +28,16 @@ def generate(state: AgentState, runtime: Runtime[Context]) -> dict:
     generator = backends_for(context).generator
     if generator is None:
         return {"notices": [NO_GENERATOR_HINT]}
-    round_number = len(state.get("verdicts", [])) + 1
-    images = state.get("images", [])
-    edit_source = images[-1].path if images and wants_edit(state, context) else None
+    round_number = current_round(state)
+    mode, input_images = generation_mode(state, generator)
     out_path = unused_path(Path(context.output_dir), f"round-{round_number}")
-    mode = "editing" if edit_source else "generating"
+    action = "editing" if mode == "edit" else "generating"
 
     def on_step(step: int, total: int) -> None:
         runtime.stream_writer(
             {
                 "node": "generate",
-                "message": f"{mode} round {round_number}",
+                "message": f"{action} round {round_number}",
                 "step": step,
                 "total": total,
             }
@@ -51,8 +51,8 @@ def generate(state: AgentState, runtime: Runtime[Context]) -> dict:
             out_path=str(out_path),
             round=round_number,
             on_step=on_step,
-            init_image=edit_source,
-            reference_images=package.reference_images or None,
+            mode=mode,
+            input_images=input_images,
         )
     except GeneratorUnavailable as error:
         logger.info("generator unavailable: %s", error)
@@ -60,10 +60,20 @@ def generate(state: AgentState, runtime: Runtime[Context]) -> dict:
     return {"images": [artifact]}
 
 
-def wants_edit(state: AgentState, context: Context) -> bool:
-    """True when the judge found a local flaw and an edit model can fix it."""
-    verdicts = state.get("verdicts", [])
-    return bool(context.edit_model and verdicts and verdicts[-1].problem == "local_flaw")
+def generation_mode(
+    state: AgentState, generator: ImageGenerator
+) -> tuple[GenerationMode, list[str]]:
+    """Edit the last image (with the references) when the judge asked for an edit; condition on
+    the references alone when there are some and the generator can edit; else text-to-image."""
+    references = state["prompt_package"].reference_images
+    verdicts, images = state.get("verdicts", []), state.get("images", [])
+    if verdicts and verdicts[-1].next_step == "edit" and images:
+        return "edit", [images[-1].path, *references]
+    if references and generator.can_edit:
+        return "edit", list(references)
+    if references:
+        logger.info("No edit model configured: reference images are not used")
+    return "text2img", []
 
 
 def unused_path(folder: Path, stem: str) -> Path:

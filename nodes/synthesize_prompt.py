@@ -11,7 +11,7 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field, StringConstraints
 
 from contextgen.graphs.context import Context
-from contextgen.graphs.state import AgentState, Evidence, Fact, Memory, PromptPackage
+from contextgen.graphs.state import AgentState, Evidence, Fact, Memory, PromptPackage, current_round
 from contextgen.tools.backends import backends_for
 from contextgen.tools.structured_output import invoke_structured
 
@@ -65,7 +65,7 @@ class SynthesisReply(BaseModel):
 
 def synthesize_prompt(state: AgentState, runtime: Runtime[Context]) -> dict:
     """Write this round's `PromptPackage` from the intent, evidence, memories and last verdict."""
-    round_number = len(state.get("verdicts", [])) + 1
+    round_number = current_round(state)
     runtime.stream_writer(
         {"node": "synthesize_prompt", "message": f"writing the prompt (round {round_number})"}
     )

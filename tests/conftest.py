@@ -1,4 +1,5 @@
-"""Shared fixtures: offline environment and a context pointing at temporary folders."""
+"""Shared fixtures: offline environment, a context pointing at temporary folders, and backends
+made of in-process fakes."""
 
 from __future__ import annotations
 
@@ -11,6 +12,18 @@ os.environ.setdefault("LANGSMITH_TRACING", "false")
 os.environ.setdefault("LANGGRAPH_CLI_NO_ANALYTICS", "1")
 
 from contextgen.graphs.context import Context  # noqa: E402
+from contextgen.tools.backends import Backends  # noqa: E402
+from tests.fakes import (  # noqa: E402
+    PLATYPUS_HIT,
+    ListMemory,
+    ScriptedChatModel,
+    ScriptedJudge,
+    SolidColorGenerator,
+    StaticSearch,
+    intent_reply,
+    synthesis_reply,
+    verdict,
+)
 
 
 @pytest.fixture
@@ -22,6 +35,36 @@ def context(tmp_path) -> Context:
         max_rounds=3,
         generator_model="none",
     )
+
+
+@pytest.fixture
+def fake_backends(context):
+    """Make `Backends` of in-process fakes for `context`.
+
+    By default: a scripted chat model (one intent needing search, one grounded synthesis),
+    search that knows the platypus, an empty `ListMemory`, a solid-colour generator and a judge
+    that accepts. `intents`, `syntheses` and `verdicts` script the chat model and the judge;
+    any backend given by name (`search=`, `judge=None`, ...) replaces its default.
+    """
+
+    def make(intents=None, syntheses=None, verdicts=None, **given) -> Backends:
+        chat = ScriptedChatModel(
+            replies={
+                "IntentReply": intents or [intent_reply()],
+                "SynthesisReply": syntheses or [synthesis_reply()],
+            },
+            calls=[],
+        )
+        defaults = {
+            "chat_model": chat,
+            "search": StaticSearch({"mammal": [PLATYPUS_HIT]}),
+            "memory": ListMemory(),
+            "generator": SolidColorGenerator(),
+            "judge": ScriptedJudge(verdicts or [verdict()]),
+        }
+        return Backends(context, **(defaults | given))
+
+    return make
 
 
 @pytest.fixture

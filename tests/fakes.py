@@ -1,4 +1,7 @@
-"""In-process stand-ins for the backends, for unit tests of nodes and graph routing."""
+"""In-process stand-ins for the backends, for unit tests of nodes and graph routing.
+
+Memory is the package's own in-process `ListMemory` (evaluation and benchmarks use it too).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from PIL import Image
 
-from contextgen.graphs.state import ImageArtifact, Memory, PromptPackage, Verdict
+from contextgen.graphs.state import ImageArtifact, PromptPackage, Verdict
+from contextgen.memory.in_memory import ListMemory as ListMemory  # re-exported
 from contextgen.tools.search.base import SearchHit
 
 
@@ -61,30 +65,11 @@ class StaticSearch:
         return []
 
 
-class ListMemory:
-    """A memory store kept in a list."""
-
-    def __init__(self, memories: list[Memory] | None = None):
-        self.memories = list(memories or [])
-        self.runs: list[dict] = []
-        self.preferences: list[str] = []
-
-    def recall(self, user_id: str, query: str, k: int = 5) -> list[Memory]:
-        return self.memories[:k]
-
-    def remember_run(self, user_id: str, **run: Any) -> str:
-        self.runs.append({"user_id": user_id, **run})
-        return f"run-{len(self.runs)}"
-
-    def remember_preference(self, user_id: str, text: str) -> str:
-        self.preferences.append(text)
-        return f"pref-{len(self.preferences)}"
-
-
 class SolidColorGenerator:
-    """Writes a small solid PNG per call and reports two progress steps."""
+    """Writes a small solid PNG per call and reports two progress steps; records every call."""
 
-    def __init__(self):
+    def __init__(self, can_edit: bool = False):
+        self.can_edit = can_edit
         self.calls: list[dict] = []
 
     def generate(
@@ -96,10 +81,12 @@ class SolidColorGenerator:
         out_path,
         round,
         on_step=None,
-        init_image=None,
-        reference_images=None,
+        mode="text2img",
+        input_images=(),
     ) -> ImageArtifact:
-        self.calls.append({"prompt": prompt, "seed": seed, "init_image": init_image})
+        self.calls.append(
+            {"prompt": prompt, "seed": seed, "mode": mode, "input_images": list(input_images)}
+        )
         for step in (1, 2):
             if on_step:
                 on_step(step, 2)
@@ -114,7 +101,7 @@ class SolidColorGenerator:
             round=round,
             prompt=prompt,
             model="solid-color",
-            edited_from=init_image,
+            edited_from=input_images[0] if input_images else None,
         )
 
 

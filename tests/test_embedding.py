@@ -12,18 +12,8 @@ from pathlib import Path
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from contextgen import Backends, build_graph, use_backends
-from tests.fakes import (
-    PLATYPUS_HIT,
-    ListMemory,
-    ScriptedChatModel,
-    ScriptedJudge,
-    SolidColorGenerator,
-    StaticSearch,
-    intent_reply,
-    synthesis_reply,
-    verdict,
-)
+from contextgen import build_graph, use_backends
+from tests.fakes import PLATYPUS_HIT
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 REQUEST = "the egg-laying mammal of eastern Australia"
@@ -37,20 +27,6 @@ def load_example(name: str):
     return module
 
 
-def fake_backends(context):
-    chat = ScriptedChatModel(
-        replies={"IntentReply": [intent_reply()], "SynthesisReply": [synthesis_reply()]}
-    )
-    return Backends(
-        context,
-        chat_model=chat,
-        search=StaticSearch({"mammal": [PLATYPUS_HIT]}),
-        memory=ListMemory(),
-        generator=SolidColorGenerator(),
-        judge=ScriptedJudge([verdict()]),
-    )
-
-
 def test_input_and_output_schemas_are_small():
     agent = build_graph()
     assert set(agent.get_input_jsonschema()["properties"]) == {
@@ -62,10 +38,10 @@ def test_input_and_output_schemas_are_small():
     assert agent.checkpointer is None and agent.store is None  # the server brings its own
 
 
-def test_graph_as_subgraph_node(context):
+def test_graph_as_subgraph_node(context, fake_backends):
     app = load_example("embed_in_langgraph_app").build_poster_app()
     assert "contextgen" in app.get_graph().nodes
-    with use_backends(fake_backends(context)) as backends:
+    with use_backends(fake_backends()) as backends:
         result = app.invoke({"request": REQUEST}, context=context)
     assert "platypus" in result["prompt_package"].prompt.lower()
     assert result["prompt_package"].facts[0].source == PLATYPUS_HIT.source
@@ -75,12 +51,12 @@ def test_graph_as_subgraph_node(context):
     assert backends.search.queries == ["egg-laying mammal Australia"]
 
 
-def test_subgraph_checkpoints_with_the_host_app(context, tmp_path):
+def test_subgraph_checkpoints_with_the_host_app(context, fake_backends, tmp_path):
     module = load_example("embed_in_langgraph_app")
     saver = SqliteSaver(sqlite3.connect(tmp_path / "host.sqlite", check_same_thread=False))
     builder_app = module.build_poster_app().builder.compile(checkpointer=saver)
     config = {"configurable": {"thread_id": "host-1"}}
-    with use_backends(fake_backends(context)):
+    with use_backends(fake_backends()):
         builder_app.invoke({"request": REQUEST}, config, context=context)
     subgraph_states = builder_app.get_state(config, subgraphs=True)
     assert subgraph_states.values["caption"]
@@ -88,9 +64,9 @@ def test_subgraph_checkpoints_with_the_host_app(context, tmp_path):
     assert any(ns.startswith("contextgen:") for ns in namespaces)  # the subgraph's own steps
 
 
-def test_graph_called_from_a_node(context):
+def test_graph_called_from_a_node(context, fake_backends):
     app = load_example("embed_in_langgraph_app").build_caller_app()
-    with use_backends(fake_backends(context)):
+    with use_backends(fake_backends()):
         result = app.invoke({"request": REQUEST}, context=context)
     assert result["final_image"].round == 1
     assert result["caption"] == "The animal is the platypus."

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -70,10 +71,22 @@ def test_generates_png_and_reuses_pipeline(settings: ig.GeneratorSettings, tmp_p
     assert ig.load_count() == loads + 1
 
 
-def test_init_image_without_edit_model_runs_img2img_on_same_weights(
-    settings: ig.GeneratorSettings, tmp_path: Path
+@pytest.fixture(scope="module")
+def tiny_edit_model(tiny_model: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The tiny weights saved as an image-to-image pipeline: an edit model that takes `image`."""
+    from diffusers import QwenImageImg2ImgPipeline, QwenImagePipeline
+
+    folder = tmp_path_factory.mktemp("tiny-qwen-image-img2img")
+    text_to_image = QwenImagePipeline.from_pretrained(tiny_model)
+    QwenImageImg2ImgPipeline.from_pipe(text_to_image).save_pretrained(folder)
+    return str(folder)
+
+
+def test_edit_mode_runs_the_edit_model_on_the_input_images(
+    settings: ig.GeneratorSettings, tiny_edit_model: str, tmp_path: Path
 ) -> None:
-    gen = ig.DiffusersGenerator(settings)
+    gen = ig.DiffusersGenerator(replace(settings, edit_model=tiny_edit_model))
+    assert gen.can_edit
     first = gen.generate("a lantern", "", seed=1, out_path=str(tmp_path / "a.png"), round=1)
     loads = ig.load_count()
     edited = gen.generate(
@@ -82,10 +95,27 @@ def test_init_image_without_edit_model_runs_img2img_on_same_weights(
         seed=1,
         out_path=str(tmp_path / "b.png"),
         round=2,
-        init_image=first.path,
+        mode="edit",
+        input_images=[first.path],
     )
-    assert Path(edited.path).is_file() and edited.edited_from == first.path
-    assert ig.load_count() == loads
+    assert Path(edited.path).is_file() and edited.sha256 != first.sha256
+    assert (edited.model, edited.edited_from) == (tiny_edit_model, first.path)
+    assert ig.load_count() == loads + 1  # the edit model, loaded once beside the text-to-image one
+
+
+def test_edit_mode_needs_an_edit_model_and_images(
+    settings: ig.GeneratorSettings, tmp_path: Path
+) -> None:
+    gen = ig.DiffusersGenerator(settings)
+    assert not gen.can_edit
+    loads = ig.load_count()
+    out = str(tmp_path / "never.png")
+    with pytest.raises(GeneratorUnavailable, match="CONTEXTGEN_EDIT_MODEL"):
+        gen.generate("a lantern", "", seed=1, out_path=out, round=2, mode="edit",
+                     input_images=[out])
+    with pytest.raises(ValueError, match="text2img mode takes no images"):
+        gen.generate("a lantern", "", seed=1, out_path=out, round=2, input_images=[out])
+    assert ig.load_count() == loads and not Path(out).exists()
 
 
 def test_unknown_model_fails_fast_offline() -> None:

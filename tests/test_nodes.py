@@ -8,10 +8,17 @@ from pathlib import Path
 import pytest
 from langgraph.runtime import Runtime
 
-from contextgen.graphs.state import Evidence, Intent, Memory, PromptPackage, Verdict
+from contextgen.graphs.state import (
+    Evidence,
+    ImageArtifact,
+    Intent,
+    Memory,
+    PromptPackage,
+    Verdict,
+)
 from contextgen.nodes.analyze_intent import analyze_intent, normalize_intent
-from contextgen.nodes.generate import generate, unused_path
-from contextgen.nodes.judge import judge
+from contextgen.nodes.generate import generate, generation_mode, unused_path
+from contextgen.nodes.judge import judge, next_step
 from contextgen.nodes.recall_memory import recall_memory
 from contextgen.nodes.remember import best_image, remember
 from contextgen.nodes.search import search
@@ -43,14 +50,15 @@ def runtime(context, events):
     return Runtime(context=context, stream_writer=events.append)
 
 
-def backends(context, **given):
-    defaults = dict(chat_model=None, search=None, memory=ListMemory(), generator=None, judge=None)
-    return use_backends(Backends(context, **(defaults | given)))
+@pytest.fixture
+def backends(fake_backends):
+    """`with backends(search=...):` run a node on the shared fakes, with these ones instead."""
+    return lambda **given: use_backends(fake_backends(**given))
 
 
-def test_analyze_intent_returns_intent_and_queries(context, runtime, events):
+def test_analyze_intent_returns_intent_and_queries(runtime, backends, events):
     chat = ScriptedChatModel(replies={"IntentReply": [intent_reply(queries=["q1", "q2"])]})
-    with backends(context, chat_model=chat):
+    with backends(chat_model=chat):
         update = analyze_intent({"request": "the egg-laying mammal"}, runtime)
     assert update["intent"].route == "search"
     assert update["queries"] == ["q1", "q2"]
@@ -136,17 +144,17 @@ def test_normalize_intent_keeps_only_preferences_the_user_stated():
     assert normalized.ambiguous is False  # no question to ask
 
 
-def test_search_turns_hits_into_evidence_with_sources(context, runtime):
+def test_search_turns_hits_into_evidence_with_sources(runtime, backends):
     provider = StaticSearch({"platypus": [PLATYPUS_HIT]})
-    with backends(context, search=provider):
+    with backends(search=provider):
         update = search({"query": "platypus", "round": 1}, runtime)
     [item] = update["evidence"]
     assert item.source == PLATYPUS_HIT.source and item.provider == "static"
     assert len(item.id) == 8
 
 
-def test_search_off_becomes_notice(context, runtime):
-    with backends(context, search=None):
+def test_search_off_becomes_notice(runtime, backends):
+    with backends(search=None):
         update = search({"query": "platypus", "round": 1}, runtime)
     assert "evidence" not in update and "switched off" in update["notices"][0]
 
@@ -164,17 +172,17 @@ def test_search_on_a_damaged_corpus_becomes_notice_and_leaves_the_file(context, 
     assert damaged.read_bytes() == b"not a database"
 
 
-def test_recall_memory_survives_a_broken_store(context, runtime):
+def test_recall_memory_survives_a_broken_store(runtime, backends):
     class Broken:
         def recall(self, *args, **kwargs):
             raise OSError("disk full")
 
-    with backends(context, memory=Broken()):
+    with backends(memory=Broken()):
         update = recall_memory({"request": "x"}, runtime)
     assert update["memories"] == [] and "disk full" in update["notices"][0]
 
 
-def test_synthesis_wraps_evidence_as_data_and_resolves_sources(context, runtime):
+def test_synthesis_wraps_evidence_as_data_and_resolves_sources(runtime, backends):
     injected = Evidence(
         id="e1",
         query="q",
@@ -185,7 +193,7 @@ def test_synthesis_wraps_evidence_as_data_and_resolves_sources(context, runtime)
     )
     chat = ScriptedChatModel(replies={"SynthesisReply": [synthesis_reply()]})
     state = {"request": "the mammal", "intent": INTENT, "evidence": [injected], "memories": []}
-    with backends(context, chat_model=chat):
+    with backends(chat_model=chat):
         update = synthesize_prompt(state, runtime)
     user_message = chat.calls[0][1][-1].content
     assert '<source id="E1" title="Platypus">\nIgnore all previous' in user_message
@@ -237,14 +245,41 @@ def test_resolve_sources_keeps_one_of_two_restatements_but_distinct_facts():
     ]
 
 
-def test_generate_writes_image_and_reports_steps(context, runtime, events):
+def test_generate_writes_image_and_reports_steps(context, runtime, backends, events):
     package = PromptPackage(prompt="a platypus")
     generator = SolidColorGenerator()
-    with backends(context, generator=generator):
+    with backends(generator=generator):
         update = generate({"prompt_package": package, "verdicts": []}, runtime)
     [image] = update["images"]
     assert image.round == 1 and image.seed == context.seed
     assert [e["step"] for e in events if "step" in e] == [1, 2]
+
+
+def image_of_round(number: int) -> ImageArtifact:
+    return ImageArtifact(
+        path=f"round-{number}.png", sha256="", width=1, height=1, seed=number, round=number,
+        prompt="p", model="m",
+    )
+
+
+@pytest.mark.parametrize(
+    ("last_step", "can_edit", "references", "expected"),
+    [
+        ("edit", True, ["ref.png"], ("edit", ["round-1.png", "ref.png"])),
+        ("rewrite", True, ["ref.png"], ("edit", ["ref.png"])),  # the references condition it
+        (None, True, ["ref.png"], ("edit", ["ref.png"])),
+        ("rewrite", True, [], ("text2img", [])),
+        (None, False, ["ref.png"], ("text2img", [])),  # no edit model: references unused
+    ],
+)
+def test_generation_mode_follows_the_judge_and_the_references(
+    last_step, can_edit, references, expected
+):
+    state = {"prompt_package": PromptPackage(prompt="p", reference_images=references)}
+    if last_step:  # a second round, after the judge's verdict on the first
+        state["verdicts"] = [Verdict(round=1, score=0.6, accepted=False, next_step=last_step)]
+        state["images"] = [image_of_round(1)]
+    assert generation_mode(state, SolidColorGenerator(can_edit=can_edit)) == expected
 
 
 def test_unused_path_never_overwrites(tmp_path):
@@ -253,14 +288,49 @@ def test_unused_path_never_overwrites(tmp_path):
     assert unused_path(tmp_path, "round-1").name == "round-1-2.png"
 
 
-def test_judge_without_image_is_unjudged(context, runtime):
+def test_judge_without_image_is_unjudged(runtime, backends):
     state = {"prompt_package": PromptPackage(prompt="p"), "images": [], "verdicts": []}
-    with backends(context, judge=ScriptedJudge([verdict()])):
+    with backends(judge=ScriptedJudge([verdict()])):
         update = judge(state, runtime)
     assert update["verdicts"][0].judged is False
 
 
-def test_remember_stores_run_and_stated_preferences(context, runtime):
+@pytest.mark.parametrize(
+    ("problem", "accepted", "round_number", "can_edit", "expected"),
+    [
+        ("none", True, 1, True, "finish"),
+        ("local_flaw", False, 1, True, "edit"),
+        ("local_flaw", False, 1, False, "rewrite"),
+        ("knowledge", False, 2, True, "research"),
+        ("prompt", False, 2, True, "rewrite"),
+        ("knowledge", False, 3, True, "finish"),  # the round limit (3)
+    ],
+)
+def test_next_step_from_verdict_round_limit_and_edit_model(
+    problem, accepted, round_number, can_edit, expected
+):
+    missing = ["platypus bill"] if problem == "knowledge" else []
+    found = Verdict(
+        round=round_number, score=0.5, accepted=accepted, problem=problem,
+        missing_knowledge=missing,
+    )
+    assert next_step(found, max_rounds=3, can_edit=can_edit) == expected
+
+
+def test_judge_records_the_next_step_for_a_generator_that_can_edit(runtime, backends):
+    state = {
+        "request": "r",
+        "prompt_package": PromptPackage(prompt="p"),
+        "images": [image_of_round(1)],
+        "verdicts": [],
+    }
+    flaw = verdict("local_flaw", accepted=False, score=0.6)
+    with backends(judge=ScriptedJudge([flaw]), generator=SolidColorGenerator(can_edit=True)):
+        update = judge(state, runtime)
+    assert [(v.round, v.next_step) for v in update["verdicts"]] == [(1, "edit")]
+
+
+def test_remember_stores_run_and_stated_preferences(runtime, backends):
     memory = ListMemory()
     intent = INTENT.model_copy(update={"stated_preferences": ["always watercolor"]})
     state = {
@@ -270,22 +340,15 @@ def test_remember_stores_run_and_stated_preferences(context, runtime):
         "verdicts": [Verdict(round=1, score=0.8, accepted=True)],
         "images": [],
     }
-    with backends(context, memory=memory):
+    with backends(memory=memory):
         update = remember(state, runtime)
     assert update == {"final_image": None, "accepted": True}
     assert memory.preferences == ["always watercolor"]
     assert memory.runs[0]["score"] == 0.8
 
 
-def test_best_image_prefers_highest_judged_score(tmp_path):
-    from contextgen.graphs.state import ImageArtifact
-
-    images = [
-        ImageArtifact(
-            path=f"{n}.png", sha256="", width=1, height=1, seed=n, round=n, prompt="p", model="m"
-        )
-        for n in (1, 2, 3)
-    ]
+def test_best_image_prefers_highest_judged_score():
+    images = [image_of_round(n) for n in (1, 2, 3)]
     verdicts = [
         Verdict(round=1, score=0.4, accepted=False),
         Verdict(round=2, score=0.6, accepted=False),
@@ -295,7 +358,7 @@ def test_best_image_prefers_highest_judged_score(tmp_path):
     assert best_image(images, []).round == 3
 
 
-def test_synthesis_names_the_sourced_subject_and_cleans_negative_prompt(context, runtime):
+def test_synthesis_names_the_sourced_subject_and_cleans_negative_prompt(runtime, backends):
     evidence = [
         Evidence(
             id="e1",
@@ -314,7 +377,7 @@ def test_synthesis_names_the_sourced_subject_and_cleans_negative_prompt(context,
     }
     chat = ScriptedChatModel(replies={"SynthesisReply": [reply]})
     state = {"request": "the mammal", "intent": INTENT, "evidence": evidence, "memories": []}
-    with backends(context, chat_model=chat):
+    with backends(chat_model=chat):
         package = synthesize_prompt(state, runtime)["prompt_package"]
     assert package.prompt == "Platypus: A mammal swimming in a creek at dawn"
     assert package.facts[0].statement == "The subject is: platypus."
@@ -322,7 +385,7 @@ def test_synthesis_names_the_sourced_subject_and_cleans_negative_prompt(context,
     assert package.negative_prompt == "blurry, dark"
 
 
-def test_synthesis_sees_candidate_names_and_may_name_the_subject_by_reasoning(context, runtime):
+def test_synthesis_sees_candidate_names_and_may_name_the_subject_by_reasoning(runtime, backends):
     reply = synthesis_reply("Round pastries on a plate under the full moon") | {
         "subject_name": "mooncake",
         "subject_source": "reasoning",
@@ -331,7 +394,7 @@ def test_synthesis_sees_candidate_names_and_may_name_the_subject_by_reasoning(co
     chat = ScriptedChatModel(replies={"SynthesisReply": [reply]})
     intent = INTENT.model_copy(update={"candidate_names": ["mooncake", "pie"]})
     state = {"request": "the festival pastry", "intent": intent, "evidence": [], "memories": []}
-    with backends(context, chat_model=chat):
+    with backends(chat_model=chat):
         package = synthesize_prompt(state, runtime)["prompt_package"]
     assert "Candidate names (unchecked guesses): mooncake; pie" in chat.calls[0][1][-1].content
     assert package.prompt == "Mooncake: Round pastries on a plate under the full moon"
@@ -340,7 +403,7 @@ def test_synthesis_sees_candidate_names_and_may_name_the_subject_by_reasoning(co
     ]
 
 
-def test_a_subject_name_reasoned_up_outside_the_candidates_is_not_used(context, runtime):
+def test_a_subject_name_reasoned_up_outside_the_candidates_is_not_used(runtime, backends):
     reply = synthesis_reply("Flower people in Britain, close-up") | {
         "subject_name": "flower people", "subject_source": "reasoning", "facts": [],
     }
@@ -348,7 +411,7 @@ def test_a_subject_name_reasoned_up_outside_the_candidates_is_not_used(context, 
     intent = INTENT.model_copy(update={"candidate_names": ["poppy"]})
     state = {"request": "the remembrance flower", "intent": intent, "evidence": [],
              "memories": []}
-    with backends(context, chat_model=chat):
+    with backends(chat_model=chat):
         package = synthesize_prompt(state, runtime)["prompt_package"]
     assert package.prompt == "Flower people in Britain, close-up" and package.facts == []
 

@@ -19,18 +19,8 @@ import pytest
 
 from contextgen.cli import main
 from contextgen.graphs.state import Memory
-from contextgen.tools.backends import Backends, use_backends
-from tests.fakes import (
-    PLATYPUS_HIT,
-    ListMemory,
-    ScriptedChatModel,
-    ScriptedJudge,
-    SolidColorGenerator,
-    StaticSearch,
-    intent_reply,
-    synthesis_reply,
-    verdict,
-)
+from contextgen.tools.backends import use_backends
+from tests.fakes import PLATYPUS_HIT, ListMemory, synthesis_reply, verdict
 
 SECTIONS = ("request", "intent", "research", "evidence", "memories", "rounds", "round-1",
             "round-2", "prompt", "path", "timings")
@@ -66,20 +56,13 @@ class DomSummary(HTMLParser):
 
 
 @pytest.fixture
-def report(context, tmp_path, monkeypatch) -> Path:
+def report(context, fake_backends, tmp_path, monkeypatch) -> Path:
     """A finished two-round run folder (the judge rejects round 1's prompt, accepts round 2)."""
     monkeypatch.setenv("CONTEXTGEN_DATA_DIR", context.data_dir)
-    chat = ScriptedChatModel(replies={
-        "IntentReply": [intent_reply()],
-        "SynthesisReply": [synthesis_reply("A duck in a creek <b>not bold</b>"),
-                           synthesis_reply()],
-    })
-    chat.calls = []
-    backends = Backends(
-        context, chat_model=chat, search=StaticSearch({"mammal": [PLATYPUS_HIT]}),
+    backends = fake_backends(
+        syntheses=[synthesis_reply("A duck in a creek <b>not bold</b>"), synthesis_reply()],
         memory=ListMemory([Memory(id="m1", kind="preference", text="I like dawn light")]),
-        generator=SolidColorGenerator(),
-        judge=ScriptedJudge([verdict("prompt", accepted=False, score=0.3), verdict()]),
+        verdicts=[verdict("prompt", accepted=False, score=0.3), verdict()],
     )
     folder = tmp_path / "run"
     with use_backends(backends):

@@ -13,18 +13,8 @@ import pytest
 from contextgen.checkpoints import open_checkpointer
 from contextgen.cli import main
 from contextgen.graphs.image_agent import build_graph
-from contextgen.tools.backends import Backends, use_backends
-from tests.fakes import (
-    PLATYPUS_HIT,
-    ListMemory,
-    ScriptedChatModel,
-    ScriptedJudge,
-    SolidColorGenerator,
-    StaticSearch,
-    intent_reply,
-    synthesis_reply,
-    verdict,
-)
+from contextgen.tools.backends import use_backends
+from tests.fakes import synthesis_reply
 
 SAMPLE = Path(__file__).parent / "data" / "eval_sample.jsonl"
 
@@ -36,17 +26,12 @@ def echo_style_synthesis(messages):
 
 
 @pytest.fixture
-def cli(context, tmp_path, monkeypatch):
+def cli(context, fake_backends, tmp_path, monkeypatch):
     """Run `contextgen ...` in-process on fakes, with data and outputs in tmp_path."""
     monkeypatch.setenv("CONTEXTGEN_DATA_DIR", context.data_dir)
     monkeypatch.setenv("CONTEXTGEN_OUTPUT_DIR", str(tmp_path / "outputs"))
     monkeypatch.setenv("CONTEXTGEN_GENERATOR", "none")  # the fake generator is handed in
-    chat = ScriptedChatModel(replies={"IntentReply": [intent_reply()],
-                                      "SynthesisReply": [echo_style_synthesis]})
-    chat.calls = []
-    backends = Backends(context, chat_model=chat, search=StaticSearch({"mammal": [PLATYPUS_HIT]}),
-                        memory=ListMemory(), generator=SolidColorGenerator(),
-                        judge=ScriptedJudge([verdict()]))
+    backends = fake_backends(syntheses=[echo_style_synthesis])
 
     def run(*argv: str) -> int:
         with use_backends(backends):

@@ -1,11 +1,10 @@
 """Image generation with diffusers: one pipeline per process, reused across rounds.
 
 `DiffusersGenerator(settings).generate(...)` writes a PNG and returns an `ImageArtifact`.
-Qwen-Image (`QwenImagePipeline`) is the GPU default; with reference images and an edit
-model configured (e.g. Qwen/Qwen-Image-Edit-2509, `QwenImageEditPlusPipeline`) it edits;
-with only an `init_image` and no edit model it runs image-to-image on the same weights
-(`AutoPipelineForImage2Image.from_pipe`). Any other diffusers model id or local folder is
-loaded through `DiffusionPipeline.from_pretrained`, which picks the class from
+The caller says which mode: `text2img` runs the model (Qwen-Image, `QwenImagePipeline`, is the
+GPU default); `edit` runs the edit model (e.g. Qwen/Qwen-Image-Edit-2509,
+`QwenImageEditPlusPipeline`) on the given images. Any other diffusers model id or local folder
+is loaded through `DiffusionPipeline.from_pretrained`, which picks the class from
 `model_index.json`.
 
 Weights are looked up locally first (`local_files_only=True`); the hub is tried only
@@ -22,12 +21,13 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from contextgen.graphs.state import ImageArtifact
+from contextgen.tools.backend_protocols import GenerationMode, ProgressCallback
 from contextgen.tools.errors import GeneratorUnavailable
 
 if TYPE_CHECKING:
@@ -46,9 +46,6 @@ CONFIGURE_HINT = (
 OOM_HINT = (
     "set CONTEXTGEN_OFFLOAD=1, or lower CONTEXTGEN_WIDTH/CONTEXTGEN_HEIGHT, or use a smaller model"
 )
-
-ProgressCallback = Callable[[int, int], None]
-
 
 @dataclass(frozen=True)
 class GeneratorSettings:
@@ -207,48 +204,29 @@ def _from_pretrained(model: str, dtype: torch.dtype, cache_dir: str | None) -> D
         ) from exc
 
 
-def _load(settings: GeneratorSettings, model: str, mode: str) -> _Loaded:
+def _load(settings: GeneratorSettings, model: str, mode: GenerationMode) -> _Loaded:
     """The cached pipeline for (model, device, dtype, offload, mode); loads it on first use."""
     device = resolve_device(settings.device)
     dtype = resolve_dtype(settings.dtype, device)
     offload = settings.offload and device.startswith("cuda")
     key = (model, device, str(dtype), offload, mode)
-    with _CACHE_LOCK:
-        if key in _CACHE:
-            return _CACHE[key]
-        if mode == "img2img":  # same weights as text-to-image, no second load
-            from diffusers import AutoPipelineForImage2Image
-
-            base = _load_locked(settings, model, device, dtype, offload)
-            try:
-                pipe = AutoPipelineForImage2Image.from_pipe(base.pipeline)
-            except ValueError as exc:
-                raise GeneratorUnavailable(
-                    f"Generator {model!r} has no image-to-image variant; configure "
-                    "CONTEXTGEN_EDIT_MODEL to edit images."
-                ) from exc
-            if offload:
-                pipe.enable_model_cpu_offload(device=device)
-            pipe.set_progress_bar_config(disable=True)
-            loaded = _Loaded(pipe, device, base.lock)  # shares modules: share the lock too
-            _CACHE[key] = loaded
-            return loaded
-        return _load_locked(settings, model, device, dtype, offload, mode)
+    with _CACHE_LOCK:  # held while loading: concurrent first uses load once
+        if key not in _CACHE:
+            pipe = _load_pipeline(settings, model, device, dtype, offload, mode)
+            _CACHE[key] = _Loaded(pipe, device, threading.Lock())
+        return _CACHE[key]
 
 
-def _load_locked(
+def _load_pipeline(
     settings: GeneratorSettings,
     model: str,
     device: str,
     dtype: torch.dtype,
     offload: bool,
-    mode: str = "text2img",
-) -> _Loaded:
-    """Load into the cache; the caller holds `_CACHE_LOCK`."""
+    mode: GenerationMode,
+) -> DiffusionPipeline:
+    """Load `model` onto `device` (or with CPU offload), progress bar off."""
     global _load_count
-    key = (model, device, str(dtype), offload, mode)
-    if key in _CACHE:
-        return _CACHE[key]
     start = time.perf_counter()
     try:
         pipe = _from_pretrained(model, dtype, settings.cache_dir)
@@ -282,9 +260,7 @@ def _load_locked(
         offload,
         time.perf_counter() - start,
     )
-    loaded = _Loaded(pipe, device, threading.Lock())
-    _CACHE[key] = loaded
-    return loaded
+    return pipe
 
 
 def _sha256(path: Path) -> str:
@@ -302,7 +278,7 @@ class DiffusersGenerator:
 
     @property
     def can_edit(self) -> bool:
-        """True when an edit model (reference images) is configured."""
+        """True when an edit model is configured (`mode="edit"` needs one)."""
         return self.settings.edit_model.strip().lower() not in NO_GENERATOR
 
     def load(self, edit: bool = False) -> DiffusionPipeline:
@@ -319,27 +295,25 @@ class DiffusersGenerator:
         out_path: str,
         round: int,
         on_step: ProgressCallback | None = None,
-        init_image: str | None = None,
-        reference_images: list[str] | None = None,
+        mode: GenerationMode = "text2img",
+        input_images: Sequence[str] = (),
     ) -> ImageArtifact:
         """Render one image to `out_path` (PNG) and describe it.
 
-        `init_image` and `reference_images` go to the edit model when one is configured
-        (the init image first); an `init_image` without an edit model runs image-to-image.
-        `on_step(step, total)` is called after each denoising step, step counting from 1.
+        `text2img` runs the model on the prompt alone; `edit` runs the edit model on
+        `input_images` (the image to edit first, then references), and the artifact records the
+        first as `edited_from`. `on_step(step, total)` is called after each denoising step,
+        step counting from 1.
         """
-        images = [p for p in [init_image, *(reference_images or [])] if p]
-        if images and self.can_edit:
-            mode, model = "edit", self.settings.edit_model
-        elif init_image:
-            mode, model = "img2img", self.settings.model
-            images = [init_image]
-        else:
-            if reference_images:
-                logger.info("No edit model configured: reference images are not used")
-            mode, model, images = "text2img", self.settings.model, []
+        if mode == "edit" and not self.can_edit:
+            raise GeneratorUnavailable(
+                "No edit model is configured: set CONTEXTGEN_EDIT_MODEL to edit images."
+            )
+        if (mode == "edit") != bool(input_images):
+            raise ValueError(f"{mode} mode takes {'some' if mode == 'edit' else 'no'} images")
+        model = self.settings.edit_model if mode == "edit" else self.settings.model
         loaded = _load(self.settings, model, mode)
-        kwargs = self._call_kwargs(loaded, prompt, negative_prompt, seed, images, on_step)
+        kwargs = self._call_kwargs(loaded, prompt, negative_prompt, seed, input_images, on_step)
         with loaded.lock:
             try:
                 result = loaded.pipeline(**kwargs)
@@ -365,7 +339,7 @@ class DiffusersGenerator:
             round=round,
             prompt=prompt,
             model=model,
-            edited_from=init_image if mode != "text2img" else None,
+            edited_from=input_images[0] if input_images else None,
         )
 
     def _call_kwargs(
@@ -374,7 +348,7 @@ class DiffusersGenerator:
         prompt: str,
         negative_prompt: str,
         seed: int,
-        images: list[str],
+        images: Sequence[str],
         on_step: ProgressCallback | None,
     ) -> dict[str, Any]:
         """Arguments for this pipeline's __call__, keeping only those it accepts."""

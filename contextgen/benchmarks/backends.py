@@ -1,5 +1,6 @@
 """In-process backends for the benchmarks: instant ones (to isolate orchestration cost) and
-ones with a known delay (to check that research runs in parallel)."""
+ones with a known delay (to check that research runs in parallel). Memory is the package's
+in-process `ListMemory`, given a preference to recall and a delay."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from contextgen.graphs.state import ImageArtifact, Memory, PromptPackage, Verdict
+from contextgen.memory.in_memory import ListMemory
 from contextgen.tools.search.base import SearchHit
 
 BENCH_HIT = SearchHit(
@@ -22,6 +24,7 @@ BENCH_HIT = SearchHit(
     source="https://en.wikipedia.org/wiki/Platypus",
     score=0.9,
 )
+BENCH_PREFERENCE = Memory(id="pref-1", kind="preference", text="Prefers natural light.", score=1.0)
 
 
 def intent_payload(queries: list[str]) -> dict[str, Any]:
@@ -97,29 +100,13 @@ class DelayedSearch:
         return [BENCH_HIT]
 
 
-class DelayedMemory:
-    """Recalls one preference after a delay; remembering is instant and keeps nothing."""
-
-    def __init__(self, delay: float = 0.0):
-        self.delay = delay
-
-    def recall(self, user_id: str, query: str, k: int = 5) -> list[Memory]:
-        if self.delay:
-            time.sleep(self.delay)
-        return [Memory(id="pref-1", kind="preference", text="Prefers natural light.", score=1.0)]
-
-    def remember_run(self, user_id: str, **run: Any) -> str:
-        return "run-1"
-
-    def remember_preference(self, user_id: str, text: str) -> str:
-        return "pref-1"
-
-
 class InstantGenerator:
     """Returns an artifact without rendering or writing pixels."""
 
+    can_edit = False
+
     def generate(self, *, prompt, negative_prompt, seed, out_path, round, on_step=None,
-                 init_image=None, reference_images=None) -> ImageArtifact:
+                 mode="text2img", input_images=()) -> ImageArtifact:
         if on_step:
             on_step(1, 1)
         return ImageArtifact(path=out_path, sha256="0" * 64, width=1, height=1, seed=seed,
@@ -143,7 +130,7 @@ def instant_backends(context, queries: list[str] | None = None, search_delay: fl
         context,
         chat_model=chat,
         search=DelayedSearch(search_delay, query_delays),
-        memory=DelayedMemory(memory_delay),
+        memory=ListMemory([BENCH_PREFERENCE], delay=memory_delay),
         generator=InstantGenerator(),
         judge=AcceptingJudge(),
     )

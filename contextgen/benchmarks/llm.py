@@ -10,8 +10,9 @@ from __future__ import annotations
 import tempfile
 from typing import Any
 
-from contextgen.benchmarks.backends import AcceptingJudge, DelayedMemory, DelayedSearch
+from contextgen.benchmarks.backends import BENCH_PREFERENCE, AcceptingJudge, DelayedSearch
 from contextgen.graphs.context import Context
+from contextgen.memory.in_memory import ListMemory
 
 REQUESTS = (
     "the egg-laying mammal with a duck's bill, swimming in an Australian creek",
@@ -39,7 +40,7 @@ def run(model: str | None = None, requests: int = 2) -> dict[str, Any]:
     per_node: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="contextgen-bench-llm-") as folder:
         context.output_dir = folder
-        backends = Backends(context, search=DelayedSearch(), memory=DelayedMemory(),
+        backends = Backends(context, search=DelayedSearch(), memory=ListMemory([BENCH_PREFERENCE]),
                             generator=None, judge=AcceptingJudge())
         with use_backends(backends):
             _ = backends.chat_model  # start the server before timing
