@@ -7,7 +7,7 @@ export LANGGRAPH_CLI_NO_ANALYTICS=1
 export LANGGRAPH_NO_VERSION_CHECK=true
 export LANGSMITH_TRACING=false
 
-.PHONY: setup demo test lint clean browser
+.PHONY: setup demo test lint clean browser postgres
 
 setup: $(VENV)/.installed
 
@@ -23,7 +23,7 @@ demo: setup
 	$(BIN)/contextgen corpus seed
 	$(BIN)/contextgen generate "$(DEMO_REQUEST)" --out outputs/demo
 
-test: setup browser
+test: setup browser postgres
 	$(BIN)/python -m pytest
 
 # The report test opens report.html in headless Chromium: Debian's `chromium` package.
@@ -34,6 +34,14 @@ browser:
 	    $(SUDO) apt-get update -qq && \
 	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "No chromium: the report-in-browser test will be skipped."; fi; }
+
+# The checkpoint tests start a throwaway PostgreSQL cluster: Debian's `postgresql` package.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
+	{ if command -v apt-get >/dev/null 2>&1; then \
+	    $(SUDO) apt-get update -qq && \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+	  else echo "No PostgreSQL: the Postgres checkpoint tests will be skipped."; fi; }
 
 lint: setup
 	$(BIN)/ruff check .

@@ -56,7 +56,7 @@ def run_generate(args: argparse.Namespace) -> int:
     if args.interactive:
         overrides["interactive"] = True
     context = Context(**overrides)
-    agent = build_graph(checkpointer=open_checkpointer(context.data_dir))
+    agent = build_graph(checkpointer=open_checkpointer(context.data_dir, context.database_url))
     config: dict = {"configurable": {"thread_id": thread_id}}
     graph_input = first_input(agent, config, args)
     out_dir = Path(args.out or run_folder(agent, config) or Path(context.output_dir) / thread_id)

@@ -46,13 +46,15 @@ def register(subcommands) -> None:
 
 
 def _agent(context: Context):
-    """The image agent on the CLI's checkpoint store; a usage error when there is none."""
+    """The image agent on the CLI's checkpoint store (PostgreSQL when CONTEXTGEN_DATABASE_URL
+    is set, else SQLite in the data folder); a usage error when there is no SQLite store yet."""
     from contextgen.checkpoints import open_checkpointer
     from contextgen.graphs.image_agent import build_graph
 
-    if not (Path(context.data_dir) / "checkpoints.sqlite").exists():
+    sqlite_file = Path(context.data_dir) / "checkpoints.sqlite"
+    if not context.database_url and not sqlite_file.exists():
         raise UsageError(f"no runs in {context.data_dir} yet; start one with contextgen generate")
-    saver = open_checkpointer(context.data_dir)
+    saver = open_checkpointer(context.data_dir, context.database_url)
     return saver, build_graph(checkpointer=saver)
 
 
@@ -78,15 +80,13 @@ def _when(snapshot) -> str:
 
 
 def list_runs(args: argparse.Namespace) -> int:
+    from contextgen.checkpoints import recent_threads
+
     saver, agent = _agent(Context())
-    rows = saver.conn.execute(
-        "SELECT thread_id, MAX(checkpoint_id) AS latest FROM checkpoints "
-        "WHERE checkpoint_ns = '' GROUP BY thread_id ORDER BY latest DESC LIMIT ?",
-        (max(args.limit, 1),),
-    ).fetchall()
-    if not rows:
+    thread_ids = recent_threads(saver, max(args.limit, 1))
+    if not thread_ids:
         print("No runs yet.")
-    for thread_id, _ in rows:
+    for thread_id in thread_ids:
         snapshot = agent.get_state(_config(thread_id))
         request = str(snapshot.values.get("request", ""))
         request = request if len(request) <= 60 else request[:57] + "..."
