@@ -13,17 +13,7 @@ os.environ.setdefault("LANGGRAPH_CLI_NO_ANALYTICS", "1")
 
 from contextgen.graphs.context import Context  # noqa: E402
 from contextgen.tools.backends import Backends  # noqa: E402
-from tests.fakes import (  # noqa: E402
-    PLATYPUS_HIT,
-    ListMemory,
-    ScriptedChatModel,
-    ScriptedJudge,
-    SolidColorGenerator,
-    StaticSearch,
-    intent_reply,
-    synthesis_reply,
-    verdict,
-)
+from tests import fakes  # noqa: E402
 
 
 @pytest.fixture
@@ -48,19 +38,19 @@ def fake_backends(context):
     """
 
     def make(intents=None, syntheses=None, verdicts=None, **given) -> Backends:
-        chat = ScriptedChatModel(
+        chat = fakes.ScriptedChatModel(
             replies={
-                "IntentReply": intents or [intent_reply()],
-                "SynthesisReply": syntheses or [synthesis_reply()],
+                "IntentReply": intents or [fakes.intent_reply()],
+                "SynthesisReply": syntheses or [fakes.synthesis_reply()],
             },
             calls=[],
         )
         defaults = {
             "chat_model": chat,
-            "search": StaticSearch({"mammal": [PLATYPUS_HIT]}),
-            "memory": ListMemory(),
-            "generator": SolidColorGenerator(),
-            "judge": ScriptedJudge(verdicts or [verdict()]),
+            "search": fakes.StaticSearch({"mammal": [fakes.PLATYPUS_HIT]}),
+            "memory": fakes.ListMemory(),
+            "generator": fakes.SolidColorGenerator(),
+            "judge": fakes.ScriptedJudge(verdicts or [fakes.verdict()]),
         }
         return Backends(context, **(defaults | given))
 

@@ -74,7 +74,6 @@ class SolidColorGenerator:
 
     def generate(
         self,
-        *,
         prompt,
         negative_prompt,
         seed,

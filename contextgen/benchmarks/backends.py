@@ -105,7 +105,7 @@ class InstantGenerator:
 
     can_edit = False
 
-    def generate(self, *, prompt, negative_prompt, seed, out_path, round, on_step=None,
+    def generate(self, prompt, negative_prompt, seed, out_path, round, on_step=None,
                  mode="text2img", input_images=()) -> ImageArtifact:
         if on_step:
             on_step(1, 1)
