@@ -71,6 +71,7 @@ class Memory(BaseModel):
     kind: Literal["preference", "run", "fact"]
     text: str
     score: float = 0.0
+    subject: str = Field(default="", description="A past run's resolved subject, if it had one.")
 
 
 class Fact(BaseModel):
@@ -85,6 +86,7 @@ class PromptPackage(BaseModel):
 
     prompt: str
     negative_prompt: str = ""
+    subject: str = Field(default="", description="The resolved subject's name, if any.")
     facts: list[Fact] = Field(default_factory=list)
     reference_images: list[str] = Field(default_factory=list)
     round: int = 1

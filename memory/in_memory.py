@@ -37,6 +37,7 @@ class ListMemory:
         accepted: bool = False,
         score: float | None = None,
         image_path: str | None = None,
+        subject: str = "",
     ) -> str:
         """Record a finished run; returns its id."""
         self.runs.append(
@@ -48,6 +49,7 @@ class ListMemory:
                 "accepted": accepted,
                 "score": score,
                 "image_path": image_path,
+                "subject": subject,
             }
         )
         return f"run-{len(self.runs)}"

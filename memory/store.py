@@ -246,10 +246,13 @@ class MemoryStore:
         accepted: bool = False,
         score: float | None = None,
         image_path: str | None = None,
+        subject: str = "",
     ) -> str:
-        """Store a finished run; it is recalled when a later request resembles `request`."""
+        """Store a finished run, embedded by its subject and request, so a later request
+        that names the subject or resembles the request finds it."""
         memory_id = f"run-{uuid.uuid4().hex}"
         extra = {
+            "subject": subject or None,
             "accepted": accepted,
             "score": score,
             "image_path": image_path,
@@ -257,7 +260,8 @@ class MemoryStore:
             "facts": json.dumps([fact.model_dump() for fact in facts]) if facts else None,
         }
         text = _run_text(request, prompt, facts, accepted, score)
-        return self._write(memory_id, user_id, "run", text, request, extra)
+        embed_text = f"{subject}: {request}" if subject else request
+        return self._write(memory_id, user_id, "run", text, embed_text, extra)
 
     def add_precomputed(
         self,
@@ -338,7 +342,11 @@ class MemoryStore:
         ):
             if distance <= self.max_distance:
                 kind = cast(Kind, meta["kind"])
-                memories.append(Memory(id=memory_id, kind=kind, text=text, score=1.0 - distance))
+                subject = str(meta.get("subject") or "")
+                memories.append(
+                    Memory(id=memory_id, kind=kind, text=text, score=1.0 - distance,
+                           subject=subject)
+                )
         return memories
 
     def forget(self, user_id: str, memory_id: str | None = None) -> int:

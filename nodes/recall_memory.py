@@ -1,4 +1,9 @@
-"""Recall the user's preferences and relevant past runs (in parallel with search)."""
+"""Recall the user's preferences and past runs about the same subject (in parallel with search).
+
+Preferences always apply. Past runs and facts come in only when memory/relevance.py says they
+concern the request's subject, so an earlier run about the platypus never reaches a request
+about a koala in Australia.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,13 @@ from langgraph.runtime import Runtime
 
 from contextgen.graphs.context import Context
 from contextgen.graphs.state import AgentState
+from contextgen.memory.relevance import concerns_same_subject
 from contextgen.tools.backends import backends_for
 
 logger = logging.getLogger(__name__)
 
 MEMORIES_PER_RUN = 5
+NEIGHBOURS = 10  # nearest past runs and facts the relevance rule looks at
 
 
 def recall_memory(state: AgentState, runtime: Runtime[Context]) -> dict:
@@ -20,10 +27,17 @@ def recall_memory(state: AgentState, runtime: Runtime[Context]) -> dict:
     user_id = state.get("user_id") or runtime.context.user_id
     runtime.stream_writer({"node": "recall_memory", "message": f"recalling memories of {user_id}"})
     try:
-        memories = backends_for(runtime.context).memory.recall(
-            user_id, state["request"], k=MEMORIES_PER_RUN
+        recalled = backends_for(runtime.context).memory.recall(
+            user_id, state["request"], k=NEIGHBOURS
         )
     except Exception as error:  # any store failure must not end the run
         logger.warning("memory recall failed: %s", error)
         return {"memories": [], "notices": [f"Memory unavailable ({error}); continued without."]}
+    intent = state.get("intent")
+    candidates = intent.candidate_names if intent else []
+    past = [
+        memory for memory in recalled if memory.kind != "preference"
+        and concerns_same_subject(state["request"], memory.subject, memory.score, candidates)
+    ]
+    memories = [m for m in recalled if m.kind == "preference"] + past[:MEMORIES_PER_RUN]
     return {"memories": memories}

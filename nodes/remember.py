@@ -34,6 +34,7 @@ def remember(state: AgentState, runtime: Runtime[Context]) -> dict:
             accepted=accepted,
             score=verdicts[-1].score if verdicts and verdicts[-1].judged else None,
             image_path=final_image.path if final_image else None,
+            subject=package.subject,
         )
     except Exception as error:  # the run's results must survive a broken store
         logger.warning("remember failed: %s", error)

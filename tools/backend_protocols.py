@@ -33,6 +33,7 @@ class MemoryBackend(Protocol):
         accepted: bool = False,
         score: float | None = None,
         image_path: str | None = None,
+        subject: str = "",
     ) -> str: ...
 
     def remember_preference(self, user_id: str, text: str) -> str: ...
