@@ -14,9 +14,16 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from contextgen.graphs.context import Context
+from contextgen.tools.backend_protocols import ImageGenerator, ImageJudge, MemoryBackend
+from contextgen.tools.search.base import SearchProvider
+
+if TYPE_CHECKING:  # both import heavy libraries; backends load lazily
+    from langchain_core.language_models import BaseChatModel
+
+    from contextgen.tools.search.local_corpus import LocalCorpus
 
 _override: ContextVar[Backends | None] = ContextVar("contextgen_backends", default=None)
 _shared: dict[tuple, Backends] = {}
@@ -43,32 +50,32 @@ class Backends:
             return self._made[name]
 
     @property
-    def chat_model(self):
+    def chat_model(self) -> BaseChatModel:
         """The chat model for intent analysis and prompt synthesis."""
         return self._get("chat_model", self._make_chat_model)
 
     @property
-    def search(self):
+    def search(self) -> SearchProvider | None:
         """The search provider, or None when search is switched off."""
         return self._get("search", self._make_search)
 
     @property
-    def memory(self):
+    def memory(self) -> MemoryBackend:
         """The memory store."""
         return self._get("memory", self._make_memory)
 
     @property
-    def local_corpus(self):
+    def local_corpus(self) -> LocalCorpus:
         """The local document corpus (search's offline default, and what `corpus` commands fill)."""
         return self._get("local_corpus", self._make_local_corpus)
 
     @property
-    def generator(self):
+    def generator(self) -> ImageGenerator | None:
         """The image generator, or None when generation is switched off."""
         return self._get("generator", self._make_generator)
 
     @property
-    def judge(self):
+    def judge(self) -> ImageJudge | None:
         """The vision judge, or None when no judge model is configured."""
         return self._get("judge", self._make_judge)
 
