@@ -14,6 +14,10 @@ from langgraph.channels import LastValue
 from pydantic import BaseModel, Field, TypeAdapter
 from typing_extensions import TypedDict
 
+# The longest request the agent reads: longer ones are refused by the CLI and cut (with a
+# notice) by the graph, so a pasted document cannot overflow a small model's context.
+MAX_REQUEST_CHARS = 2000
+
 Route = Literal["direct", "reason", "search", "search_then_reason"]
 ProblemKind = Literal["none", "knowledge", "prompt", "local_flaw"]
 NextStep = Literal["finish", "research", "rewrite", "edit"]

@@ -21,6 +21,8 @@ from contextgen.cli import main
 CASES = [
     ("generate-no-request", ["generate"], {}, 2, "give a request"),
     ("generate-blank-request", ["generate", "   "], {}, 2, "give a request"),
+    ("generate-request-too-long", ["generate", "x" * 100_000], {}, 2,
+     "the request is 100,000 characters; at most 2,000 are read"),
     ("generate-answer-without-thread", ["generate", "a fox", "--answer", "yes"], {}, 2,
      "--answer needs --thread"),
     ("generate-missing-reference", ["generate", "a fox", "--reference", "{tmp}/none.png"], {}, 2,

@@ -13,6 +13,7 @@ from contextgen.checkpoints import open_checkpointer
 from contextgen.commands import UsageError, writable_folder
 from contextgen.graphs.context import Context
 from contextgen.graphs.image_agent import build_graph
+from contextgen.graphs.state import MAX_REQUEST_CHARS
 from contextgen.progress_display import ProgressDisplay
 from contextgen.run_record import RUN_FOLDER_KEY, RunSummary, write_run_files
 from contextgen.runner import RunOutcome, run_agent
@@ -43,6 +44,11 @@ def run_generate(args: argparse.Namespace) -> int:
     """Run one request (or resume a thread) and print the grounded prompt and where files are."""
     if not args.thread and not (args.request and args.request.strip()):
         raise UsageError('give a request, e.g. contextgen generate "a red fox in snow"')
+    if args.request and len(args.request) > MAX_REQUEST_CHARS:
+        raise UsageError(
+            f"the request is {len(args.request):,} characters; at most {MAX_REQUEST_CHARS:,} are "
+            "read: shorten it, and put background documents in the corpus (contextgen corpus add)"
+        )
     if args.answer and not args.thread:
         raise UsageError("--answer needs --thread ID: the run whose question you answer")
     for reference in args.reference:
