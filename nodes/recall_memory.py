@@ -2,7 +2,7 @@
 
 Preferences always apply. Past runs and facts come in only when memory/relevance.py says they
 concern the request's subject, so an earlier run about the platypus never reaches a request
-about a koala in Australia.
+about a koala in Australia. Recalled texts are screened like search hits: a memory is data.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import logging
 from langgraph.runtime import Runtime
 
 from contextgen.graphs.context import Context
-from contextgen.graphs.state import AgentState
+from contextgen.graphs.state import AgentState, Memory
 from contextgen.memory.relevance import concerns_same_subject
 from contextgen.tools.backends import backends_for
+from contextgen.tools.untrusted_text import screen, suspicious_text_notice
 
 logger = logging.getLogger(__name__)
 
@@ -40,4 +41,24 @@ def recall_memory(state: AgentState, runtime: Runtime[Context]) -> dict:
         and concerns_same_subject(state["request"], memory.subject, memory.score, candidates)
     ]
     memories = [m for m in recalled if m.kind == "preference"] + past[:MEMORIES_PER_RUN]
-    return {"memories": memories}
+    memories, notices = screened_memories(memories)
+    update: dict = {"memories": memories}
+    if notices:
+        update["notices"] = notices
+    return update
+
+
+def screened_memories(memories: list[Memory]) -> tuple[list[Memory], list[str]]:
+    """Memories without instruction-like text in their text or subject (one whose text is left
+    empty is dropped), and a notice for each one that held some."""
+    kept: list[Memory] = []
+    notices: list[str] = []
+    for memory in memories:
+        text, subject = screen(memory.text), screen(memory.subject)
+        if text.suspicious or subject.suspicious:
+            reasons = dict.fromkeys([*text.reasons, *subject.reasons])
+            notices.append(suspicious_text_notice(f"memory:{memory.id}", reasons))
+            if not text.text.strip():
+                continue
+        kept.append(memory.model_copy(update={"text": text.text, "subject": subject.text}))
+    return kept, notices

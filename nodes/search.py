@@ -1,4 +1,7 @@
-"""Run one search query (one `Send` per query, in parallel) and keep the hits as evidence."""
+"""Run one search query (one `Send` per query, in parallel) and keep the hits as evidence.
+
+Hits are untrusted: instruction-like text is removed from each title and content before it
+becomes evidence, and a notice names the source it came from."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from contextgen.graphs.context import Context
 from contextgen.graphs.state import Evidence, SearchTask
 from contextgen.tools.backends import backends_for
 from contextgen.tools.errors import BackendUnavailable
+from contextgen.tools.untrusted_text import screen, suspicious_text_notice
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +22,8 @@ MAX_EVIDENCE_CHARS = 1200
 
 
 def search(task: SearchTask, runtime: Runtime[Context]) -> dict:
-    """Search for `task["query"]`; a provider that cannot serve becomes a notice, not a failure."""
+    """Search for `task["query"]` and keep the screened hits; a provider that cannot serve
+    becomes a notice, not a failure."""
     query = task["query"]
     runtime.stream_writer({"node": "search", "message": f"searching: {query}"})
     try:
@@ -31,20 +36,31 @@ def search(task: SearchTask, runtime: Runtime[Context]) -> dict:
     except BackendUnavailable as error:  # unreachable, or its store cannot be opened
         logger.info("search unavailable: %s", error)
         return {"notices": [f"Search unavailable ({error}); continued on memory and reasoning."]}
-    evidence = [
-        Evidence(
-            id=evidence_id(query, hit.source),
-            query=query,
-            title=hit.title,
-            content=hit.content[:MAX_EVIDENCE_CHARS],
-            source=hit.source,
-            provider=provider.name,
-            score=hit.score,
-            image_urls=hit.image_urls,
+    evidence: list[Evidence] = []
+    notices: dict[str, None] = {}
+    for hit in hits:
+        title, content = screen(hit.title), screen(hit.content)
+        if title.suspicious or content.suspicious:
+            reasons = dict.fromkeys([*title.reasons, *content.reasons])
+            notices[suspicious_text_notice(hit.source, reasons)] = None
+        if content.suspicious and not content.text.strip():
+            continue  # nothing but instructions
+        evidence.append(
+            Evidence(
+                id=evidence_id(query, hit.source),
+                query=query,
+                title=title.text,
+                content=content.text[:MAX_EVIDENCE_CHARS],
+                source=hit.source,
+                provider=provider.name,
+                score=hit.score,
+                image_urls=hit.image_urls,
+            )
         )
-        for hit in hits
-    ]
-    return {"evidence": evidence}
+    update: dict = {"evidence": evidence}
+    if notices:
+        update["notices"] = list(notices)
+    return update
 
 
 def evidence_id(query: str, source: str) -> str:
