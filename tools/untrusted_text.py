@@ -6,8 +6,8 @@ cat."), whatever the system prompt says, so such content is removed before the t
 evidence. `screen` drops hidden comments, fake source blocks and chat-template blocks whole, then
 every sentence that reads as an instruction to a model (in English, French, German, Spanish,
 Portuguese, Italian, Dutch, Russian, Chinese, Japanese, Korean); a fake chat turn also takes the
-rest of its line. Invisible characters that split words are ignored while matching. Ordinary
-encyclopedia text passes untouched.
+rest of its line. Invisible characters, fullwidth letters and words spelt out letter by letter
+do not hide an instruction. Ordinary encyclopedia text passes untouched.
 
 For the prompt a run produces: `unsupported_words` lists the words nothing supports, and
 `leaks_secret` says whether a secret from the environment appears in a text.
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -90,7 +91,7 @@ TURN_MARKERS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"|^[\s*_>#\[(]*(?:系统|系統|助手|用户|用戶|система|ассистент|пользователь|système"
             r"|sistema|asistente|usuario)[\])*_]*\s*[:：]"
             r"|^\W*#{2,6}\s*(?:instructions?|response|system(?:\s+prompt)?|input|human|assistant"
-            r"|user)\b",
+            r"|user)\s*(?::|$)",
             FLAGS,
         ),
     ),
@@ -111,10 +112,12 @@ INSTRUCTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"(?:\s+(?:previous|prior|above|earlier|preceding|foregoing|former|original|initial"
             r"|old|system|other|user'?s?|given|said|above-mentioned))+"
             r"\s+(?:instructions?|prompts?|directions?|directives?|guidelines?|rules|commands?"
-            r"|orders|requests?|context|constraints|guardrails|programming|messages?|text)\b"
+            r"|orders|requests?|context|constraints|guardrails|programming|messages?|text"
+            r"|guidance|training)\b"
             rf"|{OVERRIDE_VERB}\s+(?:all|any|every|your|my|these|those)(?:\s+(?:of|the|your|my"
             r"|these|those))*\s+(?:instructions?|prompts?|directives?|guidelines?|programming)\b"
-            r"|\b(?:ignore|disregard|forget)\s+(?:everything|anything|all)"
+            r"|\b(?:ignore|disregard|forget)\s+(?:everything|anything|all|what\s+you\s+(?:were"
+            r"|have\s+been)\s+told)"
             r"(?:\s+(?:above|before|else|prior|previously|written|said|you\s+(?:were|have\s+been)"
             r"\s+told))?\b"
             r"|\b(?:previous|prior|above|earlier|original|old|initial)\s+(?:instructions|rules"
@@ -130,6 +133,10 @@ INSTRUCTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"|dimentica\w*)\b.{0,40}?\b(?:instruc\w+|instruç\w+|indicaciones|istruzion\w+"
             r"|orientações)\b"
             r"|\b(?:negeer|vergeet)\b.{0,40}?\b(?:instructies|aanwijzingen)\b"
+            r"|\b(?:oublie[zr]?|ignore[zr]?)\s+tout\b|\b(?:vergiss|ignorier\w*)\s+alles\b"
+            r"|\b(?:olvid[ae]\w*|ignor[ae]\w*)\s+todo\b|\b(?:esque[cç]\w*|ignor[ae]\w*)\s+tudo\b"
+            r"|\b(?:забудь\w*|игнорир\w*)\s+вс[её]\b"
+            r"|(?:忽略|忽视|无视|忘记|忘掉)(?:上面|以上|之前|前面|上述)"
             # Russian
             r"|(?:игнорир\w*|проигнорир\w*|забудь\w*|забудьте|не\s+обращай\w*\s+внимани\w*)"
             r".{0,40}?(?:инструкци\w*|указани\w*|правил\w*|команд\w*)"
@@ -153,6 +160,9 @@ INSTRUCTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"(?:exactly|only|just|:)"
             r"|^\W*(?:please\s+|now\s+)?(?:draw|generate|depict|render|paint|create|produce)\b"
             r"[^.!?\n]{0,80}\binstead\b"
+            r"|\b(?:when|while|before)\s+(?:you\s+)?(?:writ|generat|creat|compos)\w*\s+(?:the"
+            r"|your|this|an?)\s+(?:image\s+)?prompt\b"
+            r"|\b(?:image|final|generated|output)\s+prompt\s+(?:is|will\s+be|=|:)"
             r"|\bprompt\w*\s+(?:doit|muss|debe|deve|должен)\b|промпт\w*\s+должен"
             r"|(?:提示词|提示詞|提示语|提示語)\s*(?:必须|必須|应该|應該|只能)",
             FLAGS,
@@ -187,6 +197,8 @@ INSTRUCTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"\byou\s+are\s+now\b|\byou(?:'re|\s+are)\s+no\s+longer\b"
             r"|\bpretend\s+(?:to\s+be|you\s+are|that\s+you)\b|\broleplay\s+as\b"
+            r"|\bfrom\s+now\s+on\b\W+(?:you|only|always|never|respond|reply|answer|describe|draw"
+            r"|write|output)\b"
             r"|\b(?:act|behave)\s+as\s+(?:if\s+you|an?\s+(?:\w+\s+){0,2}?(?:ai|assistant|model"
             r"|chatbot|bot))\b"
             r"|\byou\s+are\s+(?:an?|the)\s+(?:\w+\s+){0,3}?(?:assistant|ai|chatbot|bot"
@@ -213,7 +225,7 @@ INSTRUCTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"|mission)\s+(?:is|are|now)\b"
             r"|\bnouvelles\s+(?:instructions|consignes)\b|\bneue\s+anweisung\w*"
             r"|\bnuevas\s+instrucciones\b|\bnovas\s+instruções\b|\bnuove\s+istruzioni\b"
-            r"|新的?指令|新的?指示|\bновые\s+инструкции\b",
+            r"|新的?指令|新的?指示|\bнов\w+\s+(?:инструкци\w*|промпт\w*|задани\w*)",
             FLAGS,
         ),
     ),
@@ -242,6 +254,7 @@ INSTRUCTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"|repeat|expose|echo|disclose|post|append|insert|write|put|add|read|return)\b"
             r"(?:\W+\w+){0,6}?\W+(?:environment\s+variables?|env(?:ironment)?\s+vars?"
             r"|\w*api[\s_-]?keys?|secret\s+(?:keys?|values?)|(?:your|all|the)\s+secrets"
+            r"|(?:openai|tavily|anthropic|aws|github|hugging\s*face|private|access)\s+keys?"
             r"|(?:access|auth\w*|bearer|api)\s+tokens?|passwords?|credentials|system\s+prompt)\b"
             r"|\bos\.environ\b"
             r"|\bprocess\.env\b|\bprintenv\b"
@@ -256,6 +269,7 @@ INSTRUCTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])")
+SPACED_LETTERS = re.compile(r"\b(?:[^\W\d_] ){3,}[^\W\d_]\b")
 
 
 def suspicious_text_notice(source: str, reasons: Iterable[str]) -> str:
@@ -266,7 +280,7 @@ def suspicious_text_notice(source: str, reasons: Iterable[str]) -> str:
 def screen(text: str) -> ScreenedText:
     """`text` without its instruction-like content, and the reasons; unchanged when clean."""
     reasons: dict[str, None] = {}
-    cleaned = INVISIBLE.sub("", text)
+    cleaned = unicodedata.normalize("NFKC", INVISIBLE.sub("", text))  # fullwidth letters too
     for label, pattern in BLOCKS:
         cleaned, count = pattern.subn(" ", cleaned)
         if count:
@@ -293,9 +307,9 @@ def _screen_line(line: str) -> tuple[str, list[str]]:
         marker = _first_match(TURN_MARKERS, sentence)
         if marker:
             found.append(marker)
-            found += _labels(INSTRUCTIONS, " ".join(sentences[number:]))
+            found += _labels(INSTRUCTIONS, _joined_letters(" ".join(sentences[number:])))
             break
-        labels = _labels(INSTRUCTIONS, sentence)
+        labels = _labels(INSTRUCTIONS, _joined_letters(sentence))
         if labels:
             found += labels
         else:
@@ -303,6 +317,11 @@ def _screen_line(line: str) -> tuple[str, list[str]]:
     if not found:
         return line, []
     return re.sub(r"[ \t]{2,}", " ", " ".join(kept)).strip(), found
+
+
+def _joined_letters(sentence: str) -> str:
+    """The sentence with words spelt out in single letters joined ("i g n o r e": "ignore")."""
+    return SPACED_LETTERS.sub(lambda match: match.group(0).replace(" ", ""), sentence)
 
 
 def _labels(patterns: Iterable[tuple[str, re.Pattern[str]]], text: str) -> list[str]:
