@@ -13,6 +13,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field
 
@@ -122,7 +123,7 @@ class RunSummary(BaseModel):
             node_timings=outcome.node_timings,
             wall_seconds=outcome.wall_seconds,
             llm={"total": outcome.llm_usage.totals(), "per_node": dict(outcome.llm_usage.per_node)},
-            settings=asdict(context),
+            settings={name: without_credentials(value) for name, value in asdict(context).items()},
             **extra,
         )
 
@@ -220,6 +221,17 @@ def write_run_files(folder: Path, summary: RunSummary) -> RunSummary:
     path.write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
     write_report(folder, record)
     return summary
+
+
+def without_credentials(value: Any) -> Any:
+    """A setting as it may be recorded: a URL loses its user and password
+    (postgresql://user:secret@host/db -> postgresql://host/db)."""
+    if not isinstance(value, str) or "@" not in value or "://" not in value:
+        return value
+    parts = urlsplit(value)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _status(outcome: RunOutcome) -> Status:
