@@ -6,8 +6,14 @@ import json
 
 import pytest
 
-from contextgen.benchmarks import generator, llm, memory_scale, overhead, research
+from contextgen.benchmarks import concurrency, generator, llm, memory_scale, overhead, research
+from contextgen.benchmarks.api_servers import Latencies
+from contextgen.benchmarks.backends import instant_backends
+from contextgen.checkpoints import open_checkpointer, recent_threads
 from contextgen.cli import main
+from contextgen.graphs.image_agent import build_graph
+from contextgen.tools.backends import use_backends
+from tests.postgres_server import running_postgres
 
 
 def test_overhead_reports_both_configurations():
@@ -57,6 +63,54 @@ def test_bench_command_writes_json(tmp_path, capsys):
 def test_bench_command_rejects_bad_sizes(capsys):
     assert main(["bench", "memory", "--sizes", "ten"]) == 2
     assert "--sizes" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    with running_postgres() as server:
+        yield server.create_database("bench")
+
+
+def test_concurrency_counts_every_run_once_on_sqlite_and_postgres(postgres_url):
+    fast = Latencies(chat=0.02, search=0.02, images=0.02)
+    result = concurrency.run(runs=4, concurrency=(1, 4), database_url=postgres_url,
+                             latencies=fast)
+    assert set(result["stores"]) == {"sqlite", "postgres"}
+    for cells in result["stores"].values():
+        assert set(cells) == {"1", "4"}
+        for cell in cells.values():
+            assert cell["verified"], cell
+            assert cell["finished"] == 4 and cell["lost"] == 0 and cell["duplicated"] == 0
+            assert cell["images"] == 4 and cell["foreign_checkpoints"] == 0
+            assert len(cell["checkpoints_per_run"]) == 1 and cell["checkpoints_per_run"][0] > 3
+            assert cell["runs_per_minute"] > 0 and 0 < cell["p50_s"] <= cell["p95_s"]
+    assert len(concurrency.describe(result)) == 2 + 4
+    assert recent_threads(open_checkpointer("", postgres_url), 10) == []  # cleaned up
+
+
+def test_concurrency_check_sees_a_checkpoint_of_another_run(context, tmp_path):
+    saver = open_checkpointer(str(tmp_path))
+    config = {"configurable": {"thread_id": "t-1"}}
+    with use_backends(instant_backends(context)):
+        build_graph(checkpointer=saver).invoke({"request": "a platypus"}, config,
+                                               context=context)
+    count, foreign = concurrency._own_checkpoints(saver, "t-1", "a platypus")
+    assert count > 3 and foreign == 0
+    _, foreign = concurrency._own_checkpoints(saver, "t-1", "a mooncake")
+    assert foreign >= count - 1  # all but the empty first checkpoint hold the request
+
+
+def test_overhead_measures_postgres_when_configured(postgres_url):
+    result = overhead.run(runs=2, warmup=1, database_url=postgres_url)
+    assert result["postgres_checkpointer"]["invoke"]["mean_ms"] > 0
+    assert len(overhead.describe(result)) == 3
+    assert recent_threads(open_checkpointer("", postgres_url), 10) == []
+
+
+def test_bench_command_rejects_bad_concurrency(capsys):
+    for value in ("0", "eight"):
+        assert main(["bench", "concurrency", "--concurrency", value]) == 2
+        assert "--concurrency" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -167,3 +167,15 @@ def test_killed_run_resumes_on_postgres(database_url, tmp_path):
     assert servers.counts[("images", "images")] == 2
     assert len(list(agent.get_state_history(config))) == history_before + 3
     assert not (data_dir / "checkpoints.sqlite").exists()
+
+
+def test_commits_are_asynchronous_unless_the_url_sets_options(database_url):
+    def setting(url: str) -> str:
+        saver = open_postgres_checkpointer(url)
+        try:
+            return saver.conn.execute("SHOW synchronous_commit").fetchone()["synchronous_commit"]
+        finally:
+            saver.conn.close()
+
+    assert setting(database_url) == "off"
+    assert setting(f"{database_url}?options=-csynchronous_commit%3Don") == "on"

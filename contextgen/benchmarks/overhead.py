@@ -1,5 +1,6 @@
 """Orchestration overhead: a full run on instant in-process backends, so every millisecond is
-spent in contextgen and LangGraph; without and with the SQLite checkpointer."""
+spent in contextgen and LangGraph; without and with the SQLite checkpointer, and with PostgreSQL
+when `CONTEXTGEN_DATABASE_URL` is set (its benchmark threads are deleted afterwards)."""
 
 from __future__ import annotations
 
@@ -12,30 +13,37 @@ from typing import Any
 from contextgen.benchmarks.backends import instant_backends
 from contextgen.graphs.context import Context
 
-TARGET_MS = {"no_checkpointer": 25.0, "sqlite_checkpointer": 60.0}
+TARGET_MS = {"no_checkpointer": 25.0, "sqlite_checkpointer": 60.0, "postgres_checkpointer": 60.0}
 REQUEST = "the egg-laying mammal of eastern Australia, as a photo"
 
 
-def run(runs: int = 50, warmup: int = 3) -> dict[str, Any]:
+def run(runs: int = 50, warmup: int = 3, database_url: str | None = None) -> dict[str, Any]:
     """Milliseconds per run (wall mean and median, and CPU time of the process, which a busy
     machine disturbs less) through `graph.invoke` and through `run_agent` (the CLI's
-    streaming path), for both configurations."""
+    streaming path), for each configuration. `database_url` defaults to
+    `CONTEXTGEN_DATABASE_URL` (empty: no PostgreSQL configuration)."""
     from contextgen.checkpoints import open_checkpointer
     from contextgen.graphs.image_agent import build_graph
     from contextgen.runner import run_agent
     from contextgen.tools.backends import use_backends
 
+    database_url = Context().database_url if database_url is None else database_url
+    names = ["no_checkpointer", "sqlite_checkpointer"] + (
+        ["postgres_checkpointer"] if database_url else [])
     results: dict[str, Any] = {"runs": runs}
     with tempfile.TemporaryDirectory(prefix="contextgen-bench-") as folder:
         context = Context(data_dir=folder, output_dir=folder, generator_model="none",
                           max_rounds=1)
         backends = instant_backends(context)
-        for name in ("no_checkpointer", "sqlite_checkpointer"):
-            checkpointer = open_checkpointer(folder) if name == "sqlite_checkpointer" else None
+        for name in names:
+            checkpointer = None if name == "no_checkpointer" else open_checkpointer(
+                folder, database_url if name == "postgres_checkpointer" else "")
             agent = build_graph(checkpointer=checkpointer)
+            thread_ids: list[str] = []
 
-            def config() -> dict:
-                return {"configurable": {"thread_id": uuid.uuid4().hex}}
+            def config(thread_ids=thread_ids) -> dict:
+                thread_ids.append(uuid.uuid4().hex)
+                return {"configurable": {"thread_id": thread_ids[-1]}}
 
             def invoke(agent=agent) -> None:
                 agent.invoke({"request": REQUEST}, config(), context=context)
@@ -62,6 +70,9 @@ def run(runs: int = 50, warmup: int = 3) -> dict[str, Any]:
             entry["target_ms"] = TARGET_MS[name]
             entry["within_target"] = entry["invoke"]["mean_ms"] < TARGET_MS[name]
             if checkpointer is not None:
+                if name == "postgres_checkpointer":
+                    for thread_id in thread_ids:
+                        checkpointer.delete_thread(thread_id)
                 checkpointer.conn.close()
             results[name] = entry
     return results
@@ -69,7 +80,7 @@ def run(runs: int = 50, warmup: int = 3) -> dict[str, Any]:
 
 def describe(result: dict[str, Any]) -> list[str]:
     lines = []
-    for name in ("no_checkpointer", "sqlite_checkpointer"):
+    for name in (name for name in TARGET_MS if name in result):
         entry = result[name]
         lines.append(
             f"{name}: invoke {entry['invoke']['mean_ms']:.1f} ms/run "

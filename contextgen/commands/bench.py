@@ -19,17 +19,22 @@ BENCHMARK_MODULES = {
     "memory": "contextgen.benchmarks.memory_scale",
     "llm": "contextgen.benchmarks.llm",
     "generator": "contextgen.benchmarks.generator",
+    "concurrency": "contextgen.benchmarks.concurrency",
 }
 
 
 def register(subcommands) -> None:
     parser = subcommands.add_parser(
         "bench",
-        help="Run the benchmarks: overhead, research, memory, llm, generator (default: all).",
+        help="Run the benchmarks: overhead, research, memory, llm, generator, concurrency "
+        "(default: all).",
     )
     parser.add_argument("name", nargs="?", choices=[*BENCHMARK_MODULES, "all"], default="all")
     parser.add_argument("--out", help="Folder for <name>.json results.")
-    parser.add_argument("--runs", type=int, default=50, help="overhead: runs per configuration.")
+    parser.add_argument("--runs", type=int, help="overhead: runs per configuration (50); "
+                        "concurrency: runs per store and concurrency (32).")
+    parser.add_argument("--concurrency", default="1,8,32",
+                        help="concurrency: comma-separated numbers of runs at once.")
     parser.add_argument("--sizes", default="1000,10000,100000",
                         help="memory: comma-separated store sizes.")
     parser.add_argument("--queries", type=int, default=100, help="memory: recalls per size.")
@@ -42,7 +47,16 @@ def register(subcommands) -> None:
 def options_for(name: str, args: argparse.Namespace) -> dict:
     """Keyword arguments of one benchmark's `run` from the command line."""
     if name == "overhead":
-        return {"runs": args.runs}
+        return {"runs": args.runs or 50}
+    if name == "concurrency":
+        try:
+            levels = tuple(int(n) for n in args.concurrency.split(",") if n.strip())
+        except ValueError as error:
+            message = f"--concurrency must be numbers like 1,8,32: {args.concurrency}"
+            raise UsageError(message) from error
+        if not levels or min(levels) < 1 or (args.runs is not None and args.runs < 1):
+            raise UsageError("--concurrency needs positive numbers, --runs a positive count")
+        return {"runs": args.runs or 32, "concurrency": levels}
     if name == "memory":
         try:
             sizes = tuple(int(s) for s in args.sizes.split(",") if s.strip())
