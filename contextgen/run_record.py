@@ -18,7 +18,15 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import BaseModel, Field
 
 from contextgen.graphs.context import Context
-from contextgen.graphs.state import Fact, ImageArtifact, Intent, Memory, PromptPackage, Verdict
+from contextgen.graphs.state import (
+    Fact,
+    ImageArtifact,
+    Intent,
+    Memory,
+    PromptPackage,
+    ReferenceImageRecord,
+    Verdict,
+)
 from contextgen.runner import RunOutcome
 
 RUN_FILE = "run.json"
@@ -43,13 +51,22 @@ class EvidenceExcerpt(BaseModel):
     excerpt: str = ""
 
 
+class CandidateRecord(BaseModel):
+    """One of a round's candidate images and the judge's verdict on it (None: not judged)."""
+
+    image: ImageArtifact
+    verdict: Verdict | None = None
+
+
 class RoundRecord(BaseModel):
-    """One generate-and-judge round: its prompt, image and verdict (each may be missing)."""
+    """One generate-and-judge round: its prompt, image and verdict (each may be missing), and
+    with several candidates per round all of them (`image` is the one kept)."""
 
     round: int
     prompt: str | None = None
     image: ImageArtifact | None = None
     verdict: Verdict | None = None
+    candidates: list[CandidateRecord] = Field(default_factory=list)
 
 
 class RunSummary(BaseModel):
@@ -68,6 +85,7 @@ class RunSummary(BaseModel):
     rounds: list[RoundRecord] = Field(default_factory=list)
     final_prompt: PromptPackage | None = None
     final_image: ImageArtifact | None = None
+    references: list[ReferenceImageRecord] = Field(default_factory=list)
     notices: list[str] = Field(default_factory=list)
     path: list[str] = Field(default_factory=list)
     node_timings: list[dict[str, Any]] = Field(default_factory=list)
@@ -85,7 +103,19 @@ class RunSummary(BaseModel):
         images = {image.round: image for image in state.get("images", [])}
         verdicts = {verdict.round: verdict for verdict in state.get("verdicts", [])}
         final = state.get("prompt_package")
+        candidate_verdicts = {
+            (verdict.round, verdict.candidate): verdict
+            for verdict in state.get("candidate_verdicts", [])
+        }
+        candidates: dict[int, list[CandidateRecord]] = {}
+        for image in state.get("candidates", []):
+            candidates.setdefault(image.round, []).append(
+                CandidateRecord(
+                    image=image, verdict=candidate_verdicts.get((image.round, image.candidate))
+                )
+            )
         prompts = {number: image.prompt for number, image in images.items()}
+        prompts |= {number: items[0].image.prompt for number, items in candidates.items()}
         if final:
             prompts.setdefault(final.round, final.prompt)
         intent = state.get("intent")
@@ -113,11 +143,13 @@ class RunSummary(BaseModel):
                     prompt=prompts.get(number),
                     image=images.get(number),
                     verdict=verdicts.get(number),
+                    candidates=candidates.get(number, []),
                 )
                 for number in sorted(set(prompts) | set(verdicts))
             ],
             final_prompt=final,
             final_image=state.get("final_image"),
+            references=state.get("references", []),
             notices=list(dict.fromkeys(state.get("notices", []))),
             path=outcome.path,
             node_timings=outcome.node_timings,
@@ -157,9 +189,31 @@ class RunSummary(BaseModel):
             totals[timing["node"]] = round(totals.get(timing["node"], 0.0) + timing["seconds"], 4)
         return totals
 
+    @property
+    def cost(self) -> dict[str, Any]:
+        """What the images cost: how many were generated and judged, and the seconds spent in
+        the generate and judge nodes."""
+        seconds = self.seconds_per_node
+        generated = sum(len(item.candidates) or int(item.image is not None) for item in self.rounds)
+        judged = sum(
+            sum(1 for c in item.candidates if c.verdict and c.verdict.judged)
+            if item.candidates
+            else int(item.verdict is not None and item.verdict.judged)
+            for item in self.rounds
+        )
+        return {
+            "images_generated": generated,
+            "images_judged": judged,
+            "generate_seconds": seconds.get("generate", 0.0),
+            "judge_seconds": seconds.get("judge", 0.0),
+        }
+
     def to_record(self) -> dict[str, Any]:
         """run.json's content (JSON types only)."""
-        return self.model_dump(mode="json") | {"seconds_per_node": self.seconds_per_node}
+        return self.model_dump(mode="json") | {
+            "seconds_per_node": self.seconds_per_node,
+            "cost": self.cost,
+        }
 
     def merged_with(self, earlier: dict[str, Any]) -> RunSummary:
         """This invocation continued from an earlier one of the same thread (its run.json):

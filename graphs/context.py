@@ -143,6 +143,15 @@ class Context:
             bounds=(1, 10),
         ),
     )
+    candidates: int = field(
+        default=1,
+        metadata=_env(
+            "CONTEXTGEN_CANDIDATES",
+            "Images per round; the judge scores each and the best goes on.",
+            per_run=True,
+            bounds=(1, 8),
+        ),
+    )
     data_dir: str = field(
         default=DEFAULT_DATA_DIR,
         metadata=_env("CONTEXTGEN_DATA_DIR", "Memory, corpus index and model cache folder."),

@@ -108,6 +108,21 @@ class ImageArtifact(BaseModel):
     prompt: str
     model: str
     edited_from: str | None = None
+    candidate: int = Field(
+        default=1, description="Which of its round's candidates it is (1 with one per round)."
+    )
+
+
+class ReferenceImageRecord(BaseModel):
+    """A reference image as the run fetched it: stored in the run folder with its sha256, or
+    rejected with the reason. Never the pixels."""
+
+    source: str = Field(description="The URL or file it came from.")
+    path: str = ""
+    sha256: str = ""
+    width: int = 0
+    height: int = 0
+    rejected: str = Field(default="", description="Why it is not used; empty when stored.")
 
 
 class Verdict(BaseModel):
@@ -126,6 +141,9 @@ class Verdict(BaseModel):
         default="finish",
         description="What the loop does next (set by the judge node): finish, research the "
         "missing knowledge, rewrite the prompt, or edit the image.",
+    )
+    candidate: int = Field(
+        default=1, description="Which of the round's candidates this verdict is about."
     )
 
 
@@ -174,6 +192,9 @@ class AgentState(InputState, OutputState, total=False):
     images: Annotated[list[ImageArtifact], operator.add]
     verdicts: Annotated[list[Verdict], operator.add]
     notices: Annotated[list[str], operator.add]
+    references: Annotated[list[ReferenceImageRecord], operator.add]
+    candidates: Annotated[list[ImageArtifact], operator.add]
+    candidate_verdicts: Annotated[list[Verdict], operator.add]
 
 
 def current_round(state: AgentState) -> int:

@@ -110,9 +110,13 @@ class ScriptedJudge:
     def __init__(self, verdicts: list[Callable[[int], Verdict]]):
         self.verdicts = verdicts
         self.seen: list[tuple[PromptPackage, ImageArtifact]] = []
+        self.references: list[list[str]] = []
 
-    def judge(self, request: str, package: PromptPackage, image: ImageArtifact) -> Verdict:
+    def judge(
+        self, request: str, package: PromptPackage, image: ImageArtifact, references=()
+    ) -> Verdict:
         self.seen.append((package, image))
+        self.references.append(list(references))
         make = self.verdicts[min(len(self.seen), len(self.verdicts)) - 1]
         return make(image.round)
 

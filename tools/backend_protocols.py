@@ -8,7 +8,7 @@ Search has its own, next to its providers: `tools/search/base.py:SearchProvider`
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from contextgen.graphs.state import Fact, ImageArtifact, Memory, PromptPackage, Verdict
 
@@ -63,8 +63,37 @@ class ImageGenerator(Protocol):
     ) -> ImageArtifact: ...
 
 
+@runtime_checkable
+class BatchImageGenerator(ImageGenerator, Protocol):
+    """An `ImageGenerator` that renders several candidates in one call, one per seed (diffusers'
+    `num_images_per_prompt`, the images API's `n`). The generate node uses it when it asks for
+    more than one candidate; otherwise it calls `generate` once per seed."""
+
+    def generate_batch(
+        self,
+        prompt: str,
+        negative_prompt: str,
+        seeds: Sequence[int],
+        out_paths: Sequence[str],
+        round: int,
+        on_step: ProgressCallback | None = None,
+        mode: GenerationMode = "text2img",
+        input_images: Sequence[str] = (),
+    ) -> list[ImageArtifact]: ...
+
+
 class ImageJudge(Protocol):
     """Looks at an image and returns the verdict for its round (`next_step` is the judge
-    node's to set); raises `BackendUnavailable` or `StructuredOutputError` when it cannot."""
+    node's to set); raises `BackendUnavailable` or `StructuredOutputError` when it cannot.
 
-    def judge(self, request: str, package: PromptPackage, image: ImageArtifact) -> Verdict: ...
+    `references` are local reference images of the subject (from search or the user), shown
+    beside the image.
+    """
+
+    def judge(
+        self,
+        request: str,
+        package: PromptPackage,
+        image: ImageArtifact,
+        references: Sequence[str] = (),
+    ) -> Verdict: ...

@@ -44,7 +44,8 @@ CONFIGURE_HINT = (
     "CONTEXTGEN_GENERATOR=none skips generation"
 )
 OOM_HINT = (
-    "set CONTEXTGEN_OFFLOAD=1, or lower CONTEXTGEN_WIDTH/CONTEXTGEN_HEIGHT, or use a smaller model"
+    "set CONTEXTGEN_OFFLOAD=1, or lower CONTEXTGEN_WIDTH/CONTEXTGEN_HEIGHT or "
+    "CONTEXTGEN_CANDIDATES, or use a smaller model"
 )
 
 @dataclass(frozen=True)
@@ -305,15 +306,36 @@ class DiffusersGenerator:
         first as `edited_from`. `on_step(step, total)` is called after each denoising step,
         step counting from 1.
         """
+        [artifact] = self.generate_batch(
+            prompt, negative_prompt, [seed], [out_path], round, on_step, mode, input_images
+        )
+        return artifact
+
+    def generate_batch(
+        self,
+        prompt: str,
+        negative_prompt: str,
+        seeds: Sequence[int],
+        out_paths: Sequence[str],
+        round: int,
+        on_step: ProgressCallback | None = None,
+        mode: GenerationMode = "text2img",
+        input_images: Sequence[str] = (),
+    ) -> list[ImageArtifact]:
+        """Render one image per seed in one pipeline call (`num_images_per_prompt`, one torch
+        generator per seed, so each image is the one its seed gives alone), written to
+        `out_paths` in order. Otherwise as `generate`."""
         if mode == "edit" and not self.can_edit:
             raise GeneratorUnavailable(
                 "No edit model is configured: set CONTEXTGEN_EDIT_MODEL to edit images."
             )
         if (mode == "edit") != bool(input_images):
             raise ValueError(f"{mode} mode takes {'some' if mode == 'edit' else 'no'} images")
+        if not seeds or len(seeds) != len(out_paths):
+            raise ValueError("generate_batch takes one output path per seed")
         model = self.settings.edit_model if mode == "edit" else self.settings.model
         loaded = _load(self.settings, model, mode)
-        kwargs = self._call_kwargs(loaded, prompt, negative_prompt, seed, input_images, on_step)
+        kwargs = self._call_kwargs(loaded, prompt, negative_prompt, seeds, input_images, on_step)
         with loaded.lock:
             try:
                 result = loaded.pipeline(**kwargs)
@@ -321,33 +343,37 @@ class DiffusersGenerator:
                 if _is_oom(exc):
                     _free_accelerator_memory()
                     raise GeneratorUnavailable(
-                        f"Out of memory generating {self.settings.width}x{self.settings.height} "
-                        f"with {model!r}: {OOM_HINT}."
+                        f"Out of memory generating {len(seeds)} x {self.settings.width}x"
+                        f"{self.settings.height} with {model!r}: {OOM_HINT}."
                     ) from exc
                 raise
-        image = result.images[0]
-        path = Path(out_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        image.save(path, format="PNG")
-        logger.info("Round %d image written to %s (%s, seed %d)", round, path, mode, seed)
-        return ImageArtifact(
-            path=str(path),
-            sha256=_sha256(path),
-            width=image.width,
-            height=image.height,
-            seed=seed,
-            round=round,
-            prompt=prompt,
-            model=model,
-            edited_from=input_images[0] if input_images else None,
-        )
+        artifacts = []
+        for image, seed, out_path in zip(result.images, seeds, out_paths, strict=True):
+            path = Path(out_path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            image.save(path, format="PNG")
+            logger.info("Round %d image written to %s (%s, seed %d)", round, path, mode, seed)
+            artifacts.append(
+                ImageArtifact(
+                    path=str(path),
+                    sha256=_sha256(path),
+                    width=image.width,
+                    height=image.height,
+                    seed=seed,
+                    round=round,
+                    prompt=prompt,
+                    model=model,
+                    edited_from=input_images[0] if input_images else None,
+                )
+            )
+        return artifacts
 
     def _call_kwargs(
         self,
         loaded: _Loaded,
         prompt: str,
         negative_prompt: str,
-        seed: int,
+        seeds: Sequence[int],
         images: Sequence[str],
         on_step: ProgressCallback | None,
     ) -> dict[str, Any]:
@@ -358,13 +384,20 @@ class DiffusersGenerator:
         pipe, s = loaded.pipeline, self.settings
         accepted = inspect.signature(pipe.__call__).parameters
         gen_device = "cpu" if loaded.device == "mps" else loaded.device
+        generators = [torch.Generator(device=gen_device).manual_seed(seed) for seed in seeds]
         kwargs: dict[str, Any] = {
             "prompt": prompt,
             "num_inference_steps": s.steps,
             "width": s.width,
             "height": s.height,
-            "generator": torch.Generator(device=gen_device).manual_seed(seed),
+            "generator": generators if len(generators) > 1 else generators[0],
         }
+        if len(seeds) > 1:
+            if "num_images_per_prompt" not in accepted:
+                raise GeneratorUnavailable(
+                    f"{type(pipe).__name__} makes one image per call: set CONTEXTGEN_CANDIDATES=1."
+                )
+            kwargs["num_images_per_prompt"] = len(seeds)
         if "true_cfg_scale" in accepted:  # Qwen-Image: CFG needs a negative prompt, " " is usual
             kwargs["true_cfg_scale"] = s.true_cfg_scale
             kwargs["negative_prompt"] = negative_prompt or " "

@@ -98,7 +98,29 @@ class ImagesApiGenerator:
         the edit model. While the server works, `on_step(0, 1)` is called every `heartbeat_s`
         seconds, and `on_step(1, 1)` once the image is written.
         """
+        [artifact] = self.generate_batch(
+            prompt, negative_prompt, [seed], [out_path], round, on_step, mode, input_images
+        )
+        return artifact
+
+    def generate_batch(
+        self,
+        prompt: str,
+        negative_prompt: str,
+        seeds: Sequence[int],
+        out_paths: Sequence[str],
+        round: int,
+        on_step: ProgressCallback | None = None,
+        mode: GenerationMode = "text2img",
+        input_images: Sequence[str] = (),
+    ) -> list[ImageArtifact]:
+        """Several images in one request (`n`, seeded by the first seed, which every artifact
+        records: the server seeds the batch), written to `out_paths` in order; a server that
+        sends fewer than asked gives fewer artifacts. Otherwise as `generate`."""
         s = self.settings
+        if not seeds or len(seeds) != len(out_paths):
+            raise ValueError("generate_batch takes one output path per seed")
+        count, seed = len(seeds), seeds[0]
         if mode == "edit":
             if not self.can_edit:
                 raise GeneratorUnavailable(
@@ -116,6 +138,7 @@ class ImagesApiGenerator:
                     image=files if len(files) > 1 else files[0],
                     prompt=prompt,
                     size=f"{s.width}x{s.height}",
+                    **({"n": count} if count > 1 else {}),
                     extra_body=self._extensions(client, negative_prompt, seed),
                 )
         else:
@@ -125,28 +148,32 @@ class ImagesApiGenerator:
                 return client.images.generate(
                     model=model,
                     prompt=prompt,
-                    n=1,
+                    n=count,
                     size=f"{s.width}x{s.height}",
                     extra_body=self._extensions(client, negative_prompt, seed),
                 )
 
         response = self._with_heartbeat(call, client, on_step)
-        data = self._image_bytes(response, client)
-        width, height = _write_png(data, Path(out_path))
+        artifacts = []
+        for data, out_path in zip(self._images_bytes(response, client), out_paths, strict=False):
+            width, height = _write_png(data, Path(out_path))
+            logger.info("Round %d image written to %s (%s via %s)", round, out_path, mode, model)
+            artifacts.append(
+                ImageArtifact(
+                    path=str(out_path),
+                    sha256=_sha256(Path(out_path)),
+                    width=width,
+                    height=height,
+                    seed=seed,
+                    round=round,
+                    prompt=prompt,
+                    model=model,
+                    edited_from=input_images[0] if mode == "edit" else None,
+                )
+            )
         if on_step is not None:
             on_step(1, 1)
-        logger.info("Round %d image written to %s (%s via %s)", round, out_path, mode, model)
-        return ImageArtifact(
-            path=str(out_path),
-            sha256=_sha256(Path(out_path)),
-            width=width,
-            height=height,
-            seed=seed,
-            round=round,
-            prompt=prompt,
-            model=model,
-            edited_from=input_images[0] if mode == "edit" else None,
-        )
+        return artifacts
 
     def _extensions(self, client: openai.OpenAI, negative_prompt: str, seed: int) -> dict:
         """vLLM-Omni's extra request fields, for servers that take them."""
@@ -211,11 +238,17 @@ class ImagesApiGenerator:
             f"({type(error).__name__}): check CONTEXTGEN_GENERATOR_BASE_URL."
         )
 
-    def _image_bytes(self, response: Any, client: openai.OpenAI) -> bytes:
-        """The first image of a response: decoded b64_json, or its URL fetched under a cap."""
-        server = _display_url(client)
+    def _images_bytes(self, response: Any, client: openai.OpenAI) -> list[bytes]:
+        """Every image of a response, at least one, each checked by `_image_bytes`."""
         items = getattr(response, "data", None)
-        item = items[0] if isinstance(items, list) and items else None
+        if not isinstance(items, list) or not items:
+            server = _display_url(client)
+            raise GeneratorUnavailable(f"Image server {server} answered with no image.")
+        return [self._image_bytes(item, client) for item in items]
+
+    def _image_bytes(self, item: Any, client: openai.OpenAI) -> bytes:
+        """One image of a response: decoded b64_json, or its URL fetched under a cap."""
+        server = _display_url(client)
         b64_json, url = getattr(item, "b64_json", None), getattr(item, "url", None)
         try:
             if isinstance(b64_json, str) and b64_json:

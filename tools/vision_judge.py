@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import base64
 import mimetypes
+from collections.abc import Sequence
+from io import BytesIO
 from pathlib import Path
 from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
+from PIL import Image
 from pydantic import BaseModel, Field
 
 from contextgen.graphs.state import ImageArtifact, PromptPackage, Verdict
 from contextgen.tools.structured_output import invoke_structured
 
+VLM_IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif")
 JUDGE_INSTRUCTIONS = """You judge generated images. Compare the image with the request and the
 facts it must show. Score 0-10 how well it matches. Classify the main problem:
 - none: it matches;
@@ -21,7 +25,9 @@ facts it must show. Score 0-10 how well it matches. Classify the main problem:
   (then give search queries that would find the missing fact);
 - prompt: the facts were right but the prompt described them badly;
 - local_flaw: mostly right, with a local defect an image editor could fix.
-List concrete issues, shortest first."""
+List concrete issues, shortest first.
+Reference images, when given, show what the real subject looks like: check that the
+generated image shows the same kind of subject; it need not copy them."""
 
 
 class JudgeReply(BaseModel):
@@ -40,16 +46,31 @@ class VisionJudge:
         self.model = model
         self.accept_threshold = accept_threshold
 
-    def judge(self, request: str, package: PromptPackage, image: ImageArtifact) -> Verdict:
-        """Look at `image` and return the verdict for its round."""
+    def judge(
+        self,
+        request: str,
+        package: PromptPackage,
+        image: ImageArtifact,
+        references: Sequence[str] = (),
+    ) -> Verdict:
+        """Look at `image` (beside the local `references`, if any) and return the verdict for
+        its round and candidate."""
         facts = "\n".join(f"- {fact.statement}" for fact in package.facts) or "- (none)"
+        text = (
+            f"Request: {request}\nPrompt used: {package.prompt}\n"
+            f"Facts the image must show:\n{facts}"
+        )
+        if references:
+            text += (
+                f"\nThe first image is the generated one; the {len(references)} after it are "
+                "reference images of the subject."
+            )
         content = [
-            {
-                "type": "text",
-                "text": f"Request: {request}\nPrompt used: {package.prompt}\n"
-                f"Facts the image must show:\n{facts}",
-            },
-            {"type": "image_url", "image_url": {"url": image_data_url(image.path)}},
+            {"type": "text", "text": text},
+            *(
+                {"type": "image_url", "image_url": {"url": image_data_url(path)}}
+                for path in (image.path, *references)
+            ),
         ]
         reply = invoke_structured(
             self.model,
@@ -64,11 +85,18 @@ class VisionJudge:
             issues=reply.issues,
             problem=reply.problem,
             missing_knowledge=reply.missing_knowledge,
+            candidate=image.candidate,
         )
 
 
 def image_data_url(path: str) -> str:
-    """A base64 data URL of an image file, as OpenAI-compatible VLMs accept it."""
+    """A base64 data URL of an image file, as OpenAI-compatible VLMs accept it (formats they
+    do not all take, such as BMP, are sent as PNG)."""
     mime = mimetypes.guess_type(path)[0] or "image/png"
-    encoded = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-    return f"data:{mime};base64,{encoded}"
+    data = Path(path).read_bytes()
+    if mime not in VLM_IMAGE_TYPES:
+        with Image.open(BytesIO(data)) as image:
+            buffer = BytesIO()
+            image.save(buffer, format="PNG")
+        mime, data = "image/png", buffer.getvalue()
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
