@@ -1,8 +1,11 @@
 """The HTML run report (`report.html` beside `run.json`): one self-contained page per run.
 
-It shows the request, the intent analysis, the queries and the evidence with links, the
-memories used, each round's prompt, image and verdict side by side, the graph path taken and
-the time per node. Images are linked by relative path, never embedded; all text is escaped.
+It leads with the result: the final image (and the round's other candidates), whether it was
+accepted, rejected or never judged, the grounded prompt with its facts and sources, and the
+reference images. Then the trace: notices, the intent analysis, the queries and the evidence
+with links, the memories used, each round's prompt, image(s) and verdict side by side, the
+graph path taken, the time per node and what the images cost. Images are linked by relative
+path, never embedded; all text is escaped.
 """
 
 from __future__ import annotations
@@ -28,6 +31,11 @@ background:#fff;border:1px solid #e5e5e5;border-radius:.5rem;padding:1rem;margin
 figure{margin:0}figure.missing figcaption::after{content:" (image file not found)";color:#b00}
 .bar{background:#6e8efb;height:.8rem;border-radius:.2rem}.path li{display:inline}
 .path li+li::before{content:" \\2192  "}blockquote{margin:.3rem 0;color:#444}
+.result{display:grid;grid-template-columns:minmax(240px,420px) 1fr;gap:1.5rem;align-items:start}
+.result img,.candidates img,.references img{width:100%;height:auto;image-rendering:pixelated;
+border-radius:.3rem;background:#eee}.result blockquote{font-size:1.1rem;color:#1d1d1f}
+.candidates,.references{display:grid;grid-template-columns:repeat(auto-fill,minmax(120px,1fr));
+gap:.6rem}.kept{outline:3px solid #34c759;border-radius:.3rem}
 """
 
 
@@ -45,11 +53,13 @@ def render_report(record: dict[str, Any], folder: Path) -> str:
     body = "\n".join(
         [
             _header(record),
+            _result(record, folder),
+            _notices(record.get("notices") or []),
+            '<h2 id="trace">How it got there</h2>',
             _intent(record.get("intent")),
             _research(record),
             _memories(record.get("memories_used") or []),
             _rounds(record, folder),
-            _final_prompt(record.get("final_prompt")),
             _path_and_timings(record),
         ]
     )
@@ -79,20 +89,51 @@ def _list(items: list[Any]) -> str:
 
 
 def _header(record: dict[str, Any]) -> str:
-    accepted = record.get("accepted")
-    verdict_tag = (
-        '<span class="tag ok">accepted</span>'
-        if accepted
-        else '<span class="tag bad">not accepted</span>'
-    )
-    notices = record.get("notices") or []
-    notice_html = "<h3>Notices</h3>" + _list(notices) if notices else ""
     return (
         f'<header id="request"><h1>{_e(record.get("request"))}</h1>'
-        f'<p class="meta">user <b>{_e(record.get("user_id"))}</b> &middot; thread '
-        f'<code>{_e(record.get("thread_id"))}</code> &middot; {_e(record.get("status"))} '
-        f'{verdict_tag} &middot; {_e(record.get("finished_at"))} &middot; '
-        f'{float(record.get("wall_seconds") or 0):.1f}s</p>{notice_html}</header>'
+        f'<p class="meta">{_outcome_tag(record)} &middot; user <b>{_e(record.get("user_id"))}</b>'
+        f' &middot; thread <code>{_e(record.get("thread_id"))}</code> &middot; '
+        f'{_e(record.get("status"))} &middot; {_e(record.get("finished_at"))} &middot; '
+        f'{float(record.get("wall_seconds") or 0):.1f}s</p></header>'
+    )
+
+
+def _outcome_tag(record: dict[str, Any]) -> str:
+    """accepted, not accepted (a judge looked and said no), or unjudged (nothing judged)."""
+    if record.get("accepted"):
+        return '<span class="tag ok" id="outcome">accepted</span>'
+    verdicts = [item.get("verdict") for item in record.get("rounds") or []]
+    if any(verdict and verdict.get("judged", True) for verdict in verdicts):
+        return '<span class="tag bad" id="outcome">not accepted</span>'
+    return '<span class="tag" id="outcome">unjudged</span>'
+
+
+def _notices(notices: list[str]) -> str:
+    if not notices:
+        return ""
+    return f'<section id="notices"><h2>Notices</h2>{_list(notices)}</section>'
+
+
+def _result(record: dict[str, Any], folder: Path) -> str:
+    """The final image (beside the other candidates of its round), its verdict, the grounded
+    prompt with its facts, and the reference images."""
+    final = record.get("final_image")
+    rounds = {item.get("round"): item for item in record.get("rounds") or []}
+    final_round = rounds.get(final["round"], {}) if final else {}
+    if final:
+        picture = _figure(final, folder, f"final image (round {final['round']})")
+    else:
+        picture = "<p><em>No image was generated (see the notices).</em></p>"
+    candidates = final_round.get("candidates") or []
+    if candidates:
+        picture += f"<h3>Candidates of round {_e(final['round'])}</h3>" + _candidates(
+            candidates, final, folder
+        )
+    return (
+        f'<section id="result"><h2>Result</h2><div class="result"><div>{picture}'
+        f"{_verdict(final_round.get('verdict')) if final else ''}</div>"
+        f"<div>{_final_prompt(record.get('final_prompt'))}</div></div>"
+        f"{_references(record, folder)}</section>"
     )
 
 
@@ -160,42 +201,76 @@ def _image_src(path: str, folder: Path) -> str:
         return image.as_uri()
 
 
+def _figure(image: dict[str, Any], folder: Path, alt: str, caption: str = "") -> str:
+    """An image file as a figure: marked `data-loaded` on load, its figure `missing` on error."""
+    src = _image_src(image["path"], folder)
+    details = caption or (
+        f"{_e(Path(image['path']).name)} &middot; seed {_e(image.get('seed'))} &middot; "
+        f"{_e(image.get('model'))}"
+    )
+    return (
+        f'<figure><img src="{_e(src)}" alt="{_e(alt)}" '
+        f'width="{_e(image.get("width"))}" height="{_e(image.get("height"))}" '
+        "onload=\"this.dataset.loaded='true'\" "
+        "onerror=\"this.parentElement.classList.add('missing')\">"
+        f"<figcaption><small>{details}</small></figcaption></figure>"
+    )
+
+
+def _candidates(candidates: list[dict[str, Any]], kept: dict[str, Any] | None, folder: Path) -> str:
+    """A round's candidates side by side, each with its score; the kept one outlined."""
+    cells = []
+    for item in candidates:
+        image, verdict = item["image"], item.get("verdict")
+        if verdict and verdict.get("judged", True):
+            score = f"score {float(verdict.get('score') or 0):.2f}"
+        else:
+            score = "unjudged"
+        is_kept = bool(kept) and image["path"] == kept["path"]
+        caption = (
+            f"candidate {_e(image.get('candidate'))} &middot; seed {_e(image.get('seed'))} "
+            f"&middot; {score}{' &middot; <b>kept</b>' if is_kept else ''}"
+        )
+        figure = _figure(image, folder, f"round {image.get('round')} candidate "
+                         f"{image.get('candidate')}", caption)
+        cells.append(f'<div class="{"kept" if is_kept else ""}">{figure}</div>')
+    return f'<div class="candidates">{"".join(cells)}</div>'
+
+
+def _verdict(verdict: dict[str, Any] | None) -> str:
+    if verdict and verdict.get("judged", True):
+        tag = "ok" if verdict.get("accepted") else "bad"
+        html = (
+            f'<p><span class="tag {tag}">score {float(verdict.get("score") or 0):.2f}</span>'
+            f'<span class="tag">{_e(verdict.get("problem"))}</span></p>'
+            f"{_list(verdict.get('issues') or [])}"
+        )
+        if verdict.get("missing_knowledge"):
+            html += "<p>Missing knowledge:</p>" + _list(verdict["missing_knowledge"])
+        return html
+    if verdict:
+        return f"<p><em>Unjudged:</em> {_e('; '.join(verdict.get('issues') or []))}</p>"
+    return "<p><em>No verdict.</em></p>"
+
+
 def _rounds(record: dict[str, Any], folder: Path) -> str:
     blocks = []
+    final = record.get("final_image")
     for item in record.get("rounds") or []:
         number = item.get("round")
         image = item.get("image")
-        verdict = item.get("verdict")
-        if image:
-            src = _image_src(image["path"], folder)
-            picture = (
-                f'<figure><img src="{_e(src)}" alt="round {_e(number)} image" '
-                f'width="{_e(image.get("width"))}" height="{_e(image.get("height"))}" '
-                "onload=\"this.dataset.loaded='true'\" "
-                "onerror=\"this.parentElement.classList.add('missing')\">"
-                f"<figcaption><small>{_e(Path(image['path']).name)} &middot; seed "
-                f"{_e(image.get('seed'))} &middot; {_e(image.get('model'))}</small></figcaption>"
-                "</figure>"
-            )
+        if item.get("candidates"):
+            picture = _candidates(item["candidates"], image, folder)
+        elif image:
+            picture = _figure(image, folder, f"round {number} image")
         else:
             picture = "<p><em>No image this round.</em></p>"
-        if verdict and verdict.get("judged", True):
-            tag = "ok" if verdict.get("accepted") else "bad"
-            judged = (
-                f'<p><span class="tag {tag}">score {float(verdict.get("score") or 0):.2f}</span>'
-                f'<span class="tag">{_e(verdict.get("problem"))}</span></p>'
-                f"{_list(verdict.get('issues') or [])}"
-            )
-            if verdict.get("missing_knowledge"):
-                judged += "<p>Missing knowledge:</p>" + _list(verdict["missing_knowledge"])
-        elif verdict:
-            judged = f"<p><em>Unjudged:</em> {_e('; '.join(verdict.get('issues') or []))}</p>"
-        else:
-            judged = "<p><em>No verdict.</em></p>"
+        if final and image and image["path"] == final["path"]:
+            picture += '<p><span class="tag ok">final image</span></p>'
         blocks.append(
             f'<div class="round" id="round-{_e(number)}"><div><h3>Round {_e(number)}: prompt</h3>'
             f"<p>{_e(item.get('prompt'))}</p></div><div><h3>Image</h3>{picture}</div>"
-            f"<div><h3>Verdict</h3>{judged}</div></div>"
+            f"<div><h3>Verdict</h3>{_verdict(item.get('verdict'))}</div></div>"
         )
     content = "".join(blocks) or "<p><em>No rounds ran.</em></p>"
     return f'<section id="rounds"><h2>Rounds</h2>{content}</section>'
@@ -203,18 +278,54 @@ def _rounds(record: dict[str, Any], folder: Path) -> str:
 
 def _final_prompt(package: dict[str, Any] | None) -> str:
     if not package:
-        return '<section id="prompt"><h2>Grounded prompt</h2><em>none</em></section>'
+        return '<div id="prompt"><h3>Grounded prompt</h3><em>none</em></div>'
     facts = "".join(
         f"<tr><td>{_e(fact.get('statement'))}</td><td>{_link(fact.get('source', ''))}</td></tr>"
         for fact in package.get("facts") or []
     )
-    references = package.get("reference_images") or []
-    return (
-        f'<section id="prompt"><h2>Grounded prompt</h2><blockquote>{_e(package.get("prompt"))}'
-        f"</blockquote><p>Negative prompt: {_e(package.get('negative_prompt')) or '<em>none</em>'}"
-        f"</p><table><tr><th>Fact</th><th>Source</th></tr>{facts}</table>"
-        f"<h3>Reference images</h3>{_list(references)}</section>"
+    facts_table = (
+        f"<table><tr><th>Fact</th><th>Source</th></tr>{facts}</table>"
+        if facts
+        else "<p><em>No facts: the request is drawn as asked.</em></p>"
     )
+    return (
+        f'<div id="prompt"><h3>Grounded prompt</h3><blockquote>{_e(package.get("prompt"))}'
+        f"</blockquote><p>Negative prompt: {_e(package.get('negative_prompt')) or '<em>none</em>'}"
+        f'</p><h3 id="facts">Facts</h3>{facts_table}</div>'
+    )
+
+
+def _references(record: dict[str, Any], folder: Path) -> str:
+    """The reference images: each stored one with its source and sha256, each rejected one with
+    the reason, and those the run never fetched (nothing used them) as plain sources."""
+    package = record.get("final_prompt") or {}
+    records = {item["source"]: item for item in record.get("references") or []}
+    sources = list(dict.fromkeys([*(package.get("reference_images") or []), *records]))
+    if not sources:
+        return ""
+    cells, rejected, unfetched = [], [], []
+    for source in sources:
+        item = records.get(source)
+        if item and item.get("path"):
+            caption = (
+                f"{_link(source, Path(source).name or source)}<br>sha256 "
+                f"<code>{_e(item.get('sha256', '')[:12])}</code> &middot; "
+                f"{_e(item.get('width'))}x{_e(item.get('height'))}"
+            )
+            cells.append(_figure(item, folder, f"reference image from {source}", caption))
+        elif item:
+            rejected.append(f"<li>{_link(source)}: {_e(item.get('rejected'))}</li>")
+        else:
+            unfetched.append(f"<li>{_link(source)}</li>")
+    html = f'<div class="references">{"".join(cells)}</div>' if cells else ""
+    if rejected:
+        html += f"<p>Not used:</p><ul>{''.join(rejected)}</ul>"
+    if unfetched:
+        html += (
+            "<p>Not fetched (no edit model or judge to use them):</p>"
+            f"<ul>{''.join(unfetched)}</ul>"
+        )
+    return f'<div id="references"><h3>Reference images</h3>{html}</div>'
 
 
 def _path_and_timings(record: dict[str, Any]) -> str:
@@ -234,8 +345,17 @@ def _path_and_timings(record: dict[str, Any]) -> str:
         if llm
         else ""
     )
+    cost = record.get("cost") or {}
+    cost_line = (
+        f'<p id="cost">Images: {int(cost.get("images_generated", 0))} generated in '
+        f'{float(cost.get("generate_seconds", 0)):.1f}s, {int(cost.get("images_judged", 0))} '
+        f'judged in {float(cost.get("judge_seconds", 0)):.1f}s</p>'
+        if cost
+        else ""
+    )
     steps = "".join(f"<li>{_e(node)}</li>" for node in path)
     return (
         f'<section id="path"><h2>Graph path</h2><ol class="path">{steps}</ol>'
-        f'<h3 id="timings">Time per node</h3><table>{rows}</table>{llm_line}</section>'
+        f'<h3 id="timings">Time per node</h3><table>{rows}</table>{llm_line}{cost_line}'
+        "</section>"
     )
