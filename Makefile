@@ -23,8 +23,16 @@ demo: setup
 	$(BIN)/contextgen corpus seed
 	$(BIN)/contextgen generate "$(DEMO_REQUEST)" --out outputs/demo
 
-test: setup browser postgres
+test: setup $(VENV)/.edit-path browser postgres
 	$(BIN)/python -m pytest
+
+# The edit pipeline (Qwen-Image-Edit's QwenImageEditPlusPipeline) takes a Qwen2VLProcessor,
+# whose video half needs torchvision, and no torchvision loads with CPU torch 2.13. Tests run
+# on this pair instead (CUDA builds that also run on a CPU: about 2 minutes and 4.6 GB more).
+EDIT_PATH_TORCH := torch==2.14.1 torchvision==0.29.1
+$(VENV)/.edit-path: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet $(EDIT_PATH_TORCH)
+	touch $@
 
 # The report test opens report.html in headless Chromium: Debian's `chromium` package.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -101,6 +102,73 @@ def test_edit_mode_runs_the_edit_model_on_the_input_images(
     assert Path(edited.path).is_file() and edited.sha256 != first.sha256
     assert (edited.model, edited.edited_from) == (tiny_edit_model, first.path)
     assert ig.load_count() == loads + 1  # the edit model, loaded once beside the text-to-image one
+
+
+def test_a_batch_gives_each_seed_the_image_it_gives_alone(
+    settings: ig.GeneratorSettings, tmp_path: Path
+) -> None:
+    gen = ig.DiffusersGenerator(settings)
+    loads = ig.load_count()
+    outs = [str(tmp_path / f"candidate-{n}.png") for n in (1, 2)]
+    steps: list[tuple[int, int]] = []
+    batch = gen.generate_batch("a fox", "", [3, 4], outs, round=1,
+                               on_step=lambda i, n: steps.append((i, n)))
+    alone = gen.generate("a fox", "", seed=4, out_path=str(tmp_path / "alone.png"), round=1)
+    assert [a.path for a in batch] == outs and [a.seed for a in batch] == [3, 4]
+    assert batch[0].sha256 != batch[1].sha256
+    assert batch[1].sha256 == alone.sha256  # one torch generator per seed
+    assert steps == [(1, 2), (2, 2)]  # one pipeline call for both
+    assert ig.load_count() <= loads + 1
+
+
+@pytest.fixture(scope="module")
+def tiny_edit_plus_model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Qwen-Image-Edit-2509's pipeline class, tiny and random, with the real Qwen2VLProcessor.
+
+    Its video processor needs torchvision, which CPU torch 2.13 lacks: `make test` installs
+    torch 2.14.1 with torchvision 0.29.1 (Makefile). Skipped without it, failed in CI.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("torchvision") is None:
+        message = "the edit pipeline's processor needs torchvision: run `make test`"
+        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+    from contextgen.benchmarks.tiny_pipeline import save_tiny_qwen_image_edit_plus_pipeline
+
+    folder = tmp_path_factory.mktemp("tiny-qwen-image-edit-plus")
+    return str(save_tiny_qwen_image_edit_plus_pipeline(folder))
+
+
+@pytest.fixture
+def small_edit_inputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The edit pipeline resizes its inputs to 1024x1024 for the VAE and 384x384 for the vision
+    tower whatever the output size: minutes on a CPU. The tiny test shrinks both targets."""
+    from diffusers.pipelines.qwenimage import pipeline_qwenimage_edit_plus as edit_plus
+
+    monkeypatch.setattr(edit_plus, "VAE_IMAGE_SIZE", 64 * 64)
+    monkeypatch.setattr(edit_plus, "CONDITION_IMAGE_SIZE", 56 * 56)
+
+
+def test_edit_plus_pipeline_edits_with_reference_images(
+    settings: ig.GeneratorSettings, tiny_edit_plus_model: str, small_edit_inputs: None,
+    tmp_path: Path,
+) -> None:
+    gen = ig.DiffusersGenerator(replace(settings, edit_model=tiny_edit_plus_model))
+    first = gen.generate("a lantern", "", seed=1, out_path=str(tmp_path / "a.png"), round=1)
+    reference = tmp_path / "reference.png"
+    Image.new("RGB", (40, 24), (200, 40, 40)).save(reference)
+    pipeline = gen.load(edit=True)
+    assert type(pipeline).__name__ == "QwenImageEditPlusPipeline"
+    assert type(pipeline.processor).__name__ == "Qwen2VLProcessor"
+
+    outs = [str(tmp_path / f"edit-{n}.png") for n in (1, 2)]
+    edited = gen.generate_batch("make the lantern red like picture 2", "", [5, 6], outs,
+                                round=2, mode="edit", input_images=[first.path, str(reference)])
+    assert [Path(e.path).is_file() for e in edited] == [True, True]
+    assert [(e.width, e.height) for e in edited] == [(32, 32), (32, 32)]
+    assert {e.edited_from for e in edited} == {first.path}
+    assert edited[0].sha256 != edited[1].sha256 != first.sha256
+    assert {e.model for e in edited} == {tiny_edit_plus_model}
 
 
 def test_edit_mode_needs_an_edit_model_and_images(

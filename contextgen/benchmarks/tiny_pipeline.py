@@ -15,6 +15,7 @@ import torch
 from diffusers import (
     AutoencoderKLQwenImage,
     FlowMatchEulerDiscreteScheduler,
+    QwenImageEditPlusPipeline,
     QwenImagePipeline,
     QwenImageTransformer2DModel,
 )
@@ -132,4 +133,25 @@ def save_tiny_qwen_image_pipeline(folder: str | Path, seed: int = 0) -> Path:
     """Build the tiny Qwen-Image pipeline, `save_pretrained` it into `folder`, return the folder."""
     path = Path(folder)
     tiny_qwen_image_pipeline(seed).save_pretrained(path)
+    return path
+
+
+def tiny_qwen_image_edit_plus_pipeline(seed: int = 0) -> QwenImageEditPlusPipeline:
+    """A random `QwenImageEditPlusPipeline` (Qwen-Image-Edit-2509's class: several input images)
+    with the real `Qwen2VLProcessor`. The processor's video half needs torchvision."""
+    from transformers import Qwen2VLImageProcessor, Qwen2VLProcessor, Qwen2VLVideoProcessor
+
+    components = _tiny_qwen_components(seed)
+    processor = Qwen2VLProcessor(
+        image_processor=Qwen2VLImageProcessor(),
+        tokenizer=components["tokenizer"],
+        video_processor=Qwen2VLVideoProcessor(),
+    )
+    return QwenImageEditPlusPipeline(processor=processor, **components)
+
+
+def save_tiny_qwen_image_edit_plus_pipeline(folder: str | Path, seed: int = 0) -> Path:
+    """Build the tiny edit pipeline, `save_pretrained` it into `folder`, return the folder."""
+    path = Path(folder)
+    tiny_qwen_image_edit_plus_pipeline(seed).save_pretrained(path)
     return path
