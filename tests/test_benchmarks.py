@@ -47,10 +47,22 @@ def test_memory_reports_latency_disk_and_embedding_speed():
 
 
 def test_generator_reports_first_and_second_times_and_one_load():
-    result = generator.run(devices=["cpu"])
+    result = generator.run(devices=["cpu"], api_requests=4, api_latency_s=0.5)
     entry = result["devices"]["cpu"]
     assert entry["first_seconds"] > 0 and entry["second_seconds"] > 0
     assert entry["pipeline_loads"] == 1 and entry["reused"] is True
+    assert entry["dtype"] == "float32"
+    api = result["images_api"]
+    assert api["images"] == api["served"] == 4
+    assert api["max_in_flight"] > 1  # the requests overlapped
+    assert api["wall_seconds"] < 4 * 0.5  # faster than one after another
+    assert api["images_per_minute"] > 60 / 0.5
+    assert len(generator.describe(result)) == 2 + (not result["gpu"])
+
+
+def test_max_in_flight_counts_overlapping_spans():
+    assert generator.max_in_flight([(0, 1), (0.5, 2), (1.5, 3), (4, 5)]) == 2
+    assert generator.max_in_flight([(0, 1), (1, 2)]) == 1  # one ends as the next starts
 
 
 def test_bench_command_writes_json(tmp_path, capsys):
