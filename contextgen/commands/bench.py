@@ -20,19 +20,20 @@ BENCHMARK_MODULES = {
     "llm": "contextgen.benchmarks.llm",
     "generator": "contextgen.benchmarks.generator",
     "concurrency": "contextgen.benchmarks.concurrency",
+    "soak": "contextgen.benchmarks.soak",
 }
 
 
 def register(subcommands) -> None:
     parser = subcommands.add_parser(
         "bench",
-        help="Run the benchmarks: overhead, research, memory, llm, generator, concurrency "
-        "(default: all).",
+        help="Run the benchmarks: overhead, research, memory, llm, generator, concurrency, "
+        "soak (default: all).",
     )
     parser.add_argument("name", nargs="?", choices=[*BENCHMARK_MODULES, "all"], default="all")
     parser.add_argument("--out", help="Folder for <name>.json results.")
     parser.add_argument("--runs", type=int, help="overhead: runs per configuration (50); "
-                        "concurrency: runs per store and concurrency (32).")
+                        "concurrency: runs per store and concurrency (32); soak: runs (500).")
     parser.add_argument("--concurrency", default="1,8,32",
                         help="concurrency: comma-separated numbers of runs at once.")
     parser.add_argument("--sizes", default="1000,10000,100000",
@@ -48,6 +49,10 @@ def options_for(name: str, args: argparse.Namespace) -> dict:
     """Keyword arguments of one benchmark's `run` from the command line."""
     if name == "overhead":
         return {"runs": args.runs or 50}
+    if name == "soak":
+        if args.runs is not None and args.runs < 1:
+            raise UsageError("--runs must be a positive count")
+        return {"runs": args.runs or 500}
     if name == "concurrency":
         try:
             levels = tuple(int(n) for n in args.concurrency.split(",") if n.strip())
