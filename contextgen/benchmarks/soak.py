@@ -26,8 +26,9 @@ WARM_UP = 25
 MAX_GROWTH_MB = 50.0
 
 
-def run(runs: int = 500) -> dict[str, Any]:
-    """Run the soak; returns memory and descriptor readings and the number of backends built."""
+def run(runs: int = 500, warm_up: int = WARM_UP) -> dict[str, Any]:
+    """Run the soak; returns memory and descriptor readings after `warm_up` runs and later, and
+    the number of sets of backends built."""
     from contextgen.checkpoints import open_checkpointer
     from contextgen.graphs.context import Context
     from contextgen.graphs.image_agent import build_graph
@@ -56,7 +57,7 @@ def run(runs: int = 500) -> dict[str, Any]:
                 result = agent.invoke({"request": f"the egg-laying mammal, take {number}"},
                                       config, context=context)
                 failures += not result.get("final_image")
-                if number == min(WARM_UP, runs) or number == runs or number % 100 == 0:
+                if number == min(warm_up, runs) or number == runs or number % 100 == 0:
                     readings.append({"run": number, "rss_mb": _rss_mb(), "fds": _open_fds()})
             seconds = time.perf_counter() - started
             outputs = sum(1 for _ in Path(folder, "runs").rglob("*.png"))
