@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 ANSWER_TITLE = "Tavily answer"
 
 
+CONNECTIONS = 64  # searches in flight at once across runs sharing this client
+
 class TavilySearch:
     """`SearchProvider` backed by the Tavily search API."""
 
@@ -46,7 +48,7 @@ class TavilySearch:
         self.include_images = include_images
         self.search_depth = search_depth
         self.timeout = timeout
-        self._client = TavilyClient(api_key=key, api_base_url=api_base_url)
+        self._client = TavilyClient(api_key=key, api_base_url=api_base_url, session=_session())
 
     def search(self, query: str, max_results: int = 3) -> list[SearchHit]:
         """Search the web; raises `SearchUnavailable` on network, HTTP or auth errors."""
@@ -126,3 +128,16 @@ def _hits(response: dict[str, Any], max_results: int) -> list[SearchHit]:
     if hits and images:
         hits[0].image_urls = images
     return hits
+
+
+def _session():
+    """One HTTP session whose pool holds as many connections as runs search at once (requests'
+    default of 10 drops and re-opens connections when more runs share the client)."""
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=CONNECTIONS)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
