@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -116,7 +117,13 @@ class InstantGenerator:
 class AcceptingJudge:
     """Accepts every image at once."""
 
-    def judge(self, request: str, package: PromptPackage, image: ImageArtifact) -> Verdict:
+    def judge(
+        self,
+        request: str,
+        package: PromptPackage,
+        image: ImageArtifact,
+        references: Sequence[str] = (),
+    ) -> Verdict:
         return Verdict(round=image.round, score=0.9, accepted=True)
 
 
