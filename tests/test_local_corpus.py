@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from contextgen.memory.embeddings import default_embedding_function
 from contextgen.tools.errors import SearchUnavailable
 from contextgen.tools.search.documents import Document, read_documents, split_passages
 from contextgen.tools.search.local_corpus import KeywordIndex, LocalCorpus
@@ -146,3 +150,80 @@ def test_binary_and_undecodable_files_are_skipped_and_named(tmp_path, caplog) ->
     assert {Path(d.id.split("#")[0]).name for d in documents} == {"notes.md"}
     skipped = " ".join(record.getMessage() for record in caplog.records)
     assert "image.txt" in skipped and "latin1.txt" in skipped and "not UTF-8" in skipped
+
+
+def test_keyword_index_survives_a_save_and_load_unchanged() -> None:
+    texts = ["the cat sat", "a platypus swims", "platypus platypus venom spur", "venom of snakes"]
+    index = KeywordIndex(texts)
+    again = KeywordIndex.from_arrays(index.arrays())
+    for query in ("platypus venom", "cat", "snakes venom", "zebra"):
+        assert again.top(query, 3) == index.top(query, 3)
+
+
+def test_keyword_index_is_saved_once_and_loaded_by_the_next_process(tmp_path, monkeypatch):
+    corpus = LocalCorpus(tmp_path / "corpus")
+    corpus.add_documents([*DISTRACTORS, TARGET], progress=False)
+    assert corpus.search("Ornithorhynchus", 1)[0].title == "Field notes"
+    saved = tmp_path / "corpus" / "contextgen_corpus.keywords.npz"
+    assert saved.is_file()
+
+    def no_build(self, revision):
+        raise AssertionError("rebuilt a keyword index that was saved for this revision")
+
+    monkeypatch.setattr(LocalCorpus, "_build_snapshot", no_build)
+    later = LocalCorpus(tmp_path / "corpus")  # a later process: a fresh instance
+    assert later.search("Ornithorhynchus", 1)[0].title == "Field notes"
+
+
+def test_a_write_from_another_process_rebuilds_the_keyword_index(tmp_path):
+    reader = LocalCorpus(tmp_path / "corpus")
+    reader.add_documents([*DISTRACTORS, TARGET], progress=False)
+    reader.search("koala", 1)
+    writer = LocalCorpus(tmp_path / "corpus")  # same count after the write: only text changes
+    writer.add_documents([Document("d1", "Koala", "Koalas eat eucalyptus at Quokkaville.")],
+                         progress=False)
+    hits = reader.search("Quokkaville", 7)
+    assert hits[0].title == "Koala" and "Quokkaville" in hits[0].content
+    assert hits[0].score > 0.5  # more than the dense ranking alone: keywords saw the new text
+
+
+def test_a_damaged_keyword_index_file_is_rebuilt(tmp_path, caplog):
+    corpus = LocalCorpus(tmp_path / "corpus")
+    corpus.add_documents([*DISTRACTORS, TARGET], progress=False)
+    saved = tmp_path / "corpus" / "contextgen_corpus.keywords.npz"
+    saved.write_bytes(b"not an npz file")
+    with caplog.at_level("WARNING"):
+        hits = LocalCorpus(tmp_path / "corpus").search("Ornithorhynchus", 1)
+    assert hits[0].title == "Field notes"
+    assert "unreadable keyword index" in caplog.text
+    assert saved.read_bytes()[:2] == b"PK"  # saved again, as an npz (zip) file
+
+
+def test_numpy_minilm_gives_sentence_transformers_vectors() -> None:
+    """Reference values from sentence-transformers 6.2 (all-MiniLM-L6-v2, normalized); the
+    second text runs past the 256-token limit and is cut there."""
+    texts = ["The platypus lays eggs.", "Mooncakes are shared at the Mid-Autumn Festival, " * 40]
+    vectors = default_embedding_function().encode(texts)
+    expected = [
+        [-0.02156, 0.04257, -0.00718, 0.00494, -0.02604, 0.03295],
+        [0.03347, -0.12675, 0.08117, -0.00195, 0.00067, 0.06326],
+    ]
+    assert vectors.shape == (2, 384) and vectors.dtype == np.float32
+    assert np.abs(vectors[:, :6] - np.array(expected)).max() < 1e-4
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_a_search_process_loads_neither_torch_nor_the_index_build(tmp_path) -> None:
+    corpus = LocalCorpus(tmp_path / "corpus")
+    corpus.add_documents([*DISTRACTORS, TARGET], progress=False)
+    corpus.search("koala", 1)  # builds and saves the keyword index
+    code = (
+        "import sys; from contextgen.tools.search.local_corpus import LocalCorpus; "
+        "c = LocalCorpus(sys.argv[1]); "
+        "c._build_snapshot = None; "  # a saved index must be loaded, never rebuilt
+        "print(c.search('Ornithorhynchus', 1)[0].title, 'torch' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "corpus")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["Field", "notes", "False"]

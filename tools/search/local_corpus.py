@@ -2,9 +2,11 @@
 
 Knowledge requests are full of names ("Ornithorhynchus", "Mid-Autumn Festival"), which
 keyword scoring catches and embeddings blur; descriptions ("egg-laying mammal") are the
-reverse. Both rankings are merged by reciprocal rank fusion. The BM25 index lives in memory
-and is rebuilt from the documents stored in Chroma (about a second for 10,000 summaries)
-whenever the collection changed.
+reverse. Both rankings are merged by reciprocal rank fusion. The BM25 index is built once from
+the documents stored in Chroma and saved beside a local Chroma folder as
+`<collection>.keywords.npz`; a process loads it in milliseconds. Every write stamps a new
+revision in the collection's metadata, so an index of an older state (any process's) is
+rebuilt rather than used.
 """
 
 from __future__ import annotations
@@ -12,11 +14,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import os
 import re
 import sys
+import tempfile
 import threading
+import time
+import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +46,8 @@ EMPTY_CORPUS_HELP = (
     "(`contextgen corpus seed`, needs pip install 'contextgen[corpus]')."
 )
 RRF_K = 60
+REVISION_KEY = "keyword_revision"  # collection metadata: a new value after every write
+KEYWORD_INDEX_FORMAT = 1
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _STOPWORDS = frozenset(
     "a an and are as at be but by for from has have he her his in into is it its of on or "
@@ -61,7 +69,8 @@ def _embed_text(doc: Document) -> str:
 
 
 class KeywordIndex:
-    """Okapi BM25 over an inverted index (k1=1.5, b=0.75)."""
+    """Okapi BM25 over an inverted index (k1=1.5, b=0.75), held as flat arrays so that it saves
+    to and loads from one `.npz` file in milliseconds."""
 
     def __init__(self, texts: Sequence[str], k1: float = 1.5, b: float = 0.75) -> None:
         postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
@@ -73,34 +82,111 @@ class KeywordIndex:
                 postings[term].append((i, tf))
         n = max(len(texts), 1)
         norm = k1 * (1 - b + b * lengths / max(float(lengths.mean()) if len(texts) else 1.0, 1.0))
-        self._terms: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for term, rows in postings.items():
-            idx = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            tf = np.fromiter((r[1] for r in rows), dtype=np.float32, count=len(rows))
-            idf = math.log(1 + (n - len(rows) + 0.5) / (len(rows) + 0.5))
-            self._terms[term] = (idx, (idf * tf * (k1 + 1) / (tf + norm[idx])).astype(np.float32))
-        self.size = len(texts)
+        terms = sorted(postings)
+        offsets = np.zeros(len(terms) + 1, dtype=np.int64)
+        rows = np.zeros(sum(len(postings[t]) for t in terms), dtype=np.int32)
+        weights = np.zeros(len(rows), dtype=np.float32)
+        for j, term in enumerate(terms):
+            start, entries = int(offsets[j]), postings[term]
+            offsets[j + 1] = start + len(entries)
+            idx = np.fromiter((e[0] for e in entries), dtype=np.int32, count=len(entries))
+            tf = np.fromiter((e[1] for e in entries), dtype=np.float32, count=len(entries))
+            idf = math.log(1 + (n - len(entries) + 0.5) / (len(entries) + 0.5))
+            rows[start : offsets[j + 1]] = idx
+            weights[start : offsets[j + 1]] = idf * tf * (k1 + 1) / (tf + norm[idx])
+        self._set(terms, offsets, rows, weights, len(texts))
+
+    def _set(
+        self, terms: Sequence[str], offsets: np.ndarray, rows: np.ndarray, weights: np.ndarray,
+        size: int,
+    ) -> None:
+        self._term_ids = {term: j for j, term in enumerate(terms)}
+        self._offsets, self._rows, self._weights = offsets, rows, weights
+        self.size = size
 
     def top(self, query: str, n: int) -> list[int]:
         """Indices of the `n` best-scoring texts with any query term, best first."""
         scores = np.zeros(self.size, dtype=np.float32)
         for term in set(tokenize(query)):
-            if term in self._terms:
-                idx, weights = self._terms[term]
-                scores[idx] += weights
+            j = self._term_ids.get(term)
+            if j is not None:
+                start, end = self._offsets[j], self._offsets[j + 1]
+                scores[self._rows[start:end]] += self._weights[start:end]
         hits = np.flatnonzero(scores)
         if len(hits) > n:
             hits = hits[np.argpartition(-scores[hits], n)[:n]]
         return [int(i) for i in hits[np.argsort(-scores[hits], kind="stable")]]
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The index as named arrays (what `from_arrays` takes back)."""
+        return {
+            "terms": np.array(list(self._term_ids), dtype=str),
+            "offsets": self._offsets,
+            "rows": self._rows,
+            "weights": self._weights,
+            "size": np.array(self.size),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> KeywordIndex:
+        """The index `arrays()` described."""
+        index = cls.__new__(cls)
+        index._set(
+            arrays["terms"].tolist(), arrays["offsets"], arrays["rows"], arrays["weights"],
+            int(arrays["size"]),
+        )
+        return index
+
 
 @dataclass
 class _Snapshot:
+    """The keyword index of one state of the collection, and the ids of its rows."""
+
     count: int
+    revision: str
     ids: list[str]
-    documents: list[str]
-    metadatas: list[dict[str, Any]]
     keywords: KeywordIndex
+
+    def save(self, path: Path) -> None:
+        """Write atomically to `path`; a folder that cannot be written is only logged."""
+        tmp: Path | None = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            tmp = Path(name)
+            with os.fdopen(fd, "wb") as file:
+                np.savez(
+                    file,
+                    format=np.array(KEYWORD_INDEX_FORMAT),
+                    count=np.array(self.count),
+                    revision=np.array(self.revision),
+                    ids=np.array(self.ids, dtype=str),
+                    **self.keywords.arrays(),
+                )
+            os.replace(tmp, path)
+        except OSError as error:
+            logger.warning("Could not save the keyword index to %s: %s", path, error)
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, path: Path) -> _Snapshot | None:
+        """The snapshot saved at `path`, or None when there is none or it is unreadable."""
+        try:
+            with np.load(path, allow_pickle=False) as arrays:
+                if int(arrays["format"]) != KEYWORD_INDEX_FORMAT:
+                    return None
+                return cls(
+                    int(arrays["count"]),
+                    str(arrays["revision"]),
+                    arrays["ids"].tolist(),
+                    KeywordIndex.from_arrays(arrays),
+                )
+        except FileNotFoundError:
+            return None
+        except (OSError, KeyError, ValueError) as error:
+            logger.warning("Ignoring the unreadable keyword index %s: %s", path, error)
+            return None
 
 
 class LocalCorpus:
@@ -126,6 +212,8 @@ class LocalCorpus:
             embedding_function=self.embedding_function,  # type: ignore[arg-type]
             configuration={"hnsw": {"space": "cosine"}},
         )
+        # The keyword index is saved next to a local Chroma folder (not beside a server's).
+        self._keyword_path = None if url else Path(path).expanduser() / f"{collection}.keywords.npz"
         self._snapshot: _Snapshot | None = None
         self._lock = threading.Lock()
 
@@ -183,11 +271,10 @@ class LocalCorpus:
                         ],
                     )
                     added += len(todo)
+                    self._mark_changed()
                 bar.update(len(batch))
                 if on_batch:
                     on_batch(start + len(batch), len(unique))
-        if added:
-            self._snapshot = None
         logger.info("Corpus %s: %d of %d documents embedded", self.path, added, len(unique))
         return added
 
@@ -212,20 +299,49 @@ class LocalCorpus:
         stale = sorted(set(stored) - set(keep))
         if stale:
             self.collection.delete(ids=stale)
-            self._snapshot = None
+            self._mark_changed()
         return len(stale)
 
+    def _revision(self) -> str:
+        """The collection's keyword revision, which every write changes (any process's)."""
+        metadata = self.client.get_collection(self.collection.name).metadata or {}
+        return str(metadata.get(REVISION_KEY, ""))
+
+    def _mark_changed(self) -> None:
+        metadata = dict(self.client.get_collection(self.collection.name).metadata or {})
+        self.collection.modify(metadata={**metadata, REVISION_KEY: uuid.uuid4().hex})
+        self._snapshot = None
+
     def _keyword_snapshot(self, count: int) -> _Snapshot:
+        """The keyword index of the collection as it is now: kept in memory, else loaded from
+        its file, else built from the stored documents (and saved)."""
         with self._lock:
-            if self._snapshot is None or self._snapshot.count != count:
-                got = self.collection.get(include=["documents", "metadatas"])
-                docs = list(got["documents"] or [])
-                metas = [dict(m or {}) for m in got["metadatas"] or []]
-                texts = [f"{m.get('title', '')} {d}" for d, m in zip(docs, metas, strict=True)]
-                self._snapshot = _Snapshot(
-                    len(got["ids"]), list(got["ids"]), docs, metas, KeywordIndex(texts)
-                )
+            revision = self._revision()
+            if self._snapshot is None or (self._snapshot.count, self._snapshot.revision) != (
+                count, revision
+            ):
+                saved = _Snapshot.load(self._keyword_path) if self._keyword_path else None
+                if saved is not None and (saved.count, saved.revision) == (count, revision):
+                    self._snapshot = saved
+                else:
+                    self._snapshot = self._build_snapshot(revision)
             return self._snapshot
+
+    def _build_snapshot(self, revision: str) -> _Snapshot:
+        started = time.perf_counter()
+        got = self.collection.get(include=["documents", "metadatas"])
+        texts = [
+            f"{(m or {}).get('title', '')} {d}"
+            for d, m in zip(got["documents"] or [], got["metadatas"] or [], strict=True)
+        ]
+        snapshot = _Snapshot(len(got["ids"]), revision, list(got["ids"]), KeywordIndex(texts))
+        if self._keyword_path:
+            snapshot.save(self._keyword_path)
+        logger.info(
+            "Keyword index of %d passages built in %.1fs", snapshot.count,
+            time.perf_counter() - started,
+        )
+        return snapshot
 
     def search(self, query: str, max_results: int = 3) -> list[SearchHit]:
         """The best passages for `query`; raises SearchUnavailable when the corpus is empty."""
@@ -254,10 +370,16 @@ class LocalCorpus:
             fused[doc_id] += 1.0 / (RRF_K + rank + 1)
         snapshot = self._keyword_snapshot(count)
         for rank, i in enumerate(snapshot.keywords.top(query, depth)):
-            doc_id = snapshot.ids[i]
-            found.setdefault(doc_id, (snapshot.documents[i], snapshot.metadatas[i]))
-            fused[doc_id] += 1.0 / (RRF_K + rank + 1)
-        best = sorted(fused, key=lambda d: fused[d], reverse=True)[:max_results]
+            fused[snapshot.ids[i]] += 1.0 / (RRF_K + rank + 1)
+        ranked = sorted(fused, key=lambda d: fused[d], reverse=True)
+        missing = [d for d in ranked[:max_results] if d not in found]
+        if missing:  # keyword-only hits: read their text (a passage deleted since is skipped)
+            got = self.collection.get(ids=missing, include=["documents", "metadatas"])
+            for doc_id, text, meta in zip(
+                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+            ):
+                found[doc_id] = (text, dict(meta or {}))
+        best = [d for d in ranked if d in found][:max_results]
         top_score = 2.0 / (RRF_K + 1)
         return [
             SearchHit(
