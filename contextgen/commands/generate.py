@@ -15,7 +15,7 @@ from contextgen.graphs.context import Context
 from contextgen.graphs.image_agent import build_graph
 from contextgen.graphs.state import MAX_REQUEST_CHARS
 from contextgen.progress_display import ProgressDisplay
-from contextgen.run_record import RUN_FOLDER_KEY, RunSummary, write_run_files
+from contextgen.run_record import RUN_FILE, RUN_FOLDER_KEY, RunSummary, write_run_files
 from contextgen.runner import RunOutcome, run_agent
 from contextgen.tools.errors import BackendUnavailable
 from contextgen.tools.structured_output import StructuredOutputError
@@ -70,6 +70,8 @@ def run_generate(args: argparse.Namespace) -> int:
     writable_folder(out_dir, "--out" if args.out else "the run folder (CONTEXTGEN_OUTPUT_DIR)")
     context = Context(**overrides, output_dir=str(out_dir))
     config["metadata"] = {RUN_FOLDER_KEY: str(out_dir)}
+    # A run resumed without its record (killed before it wrote one) still records every node.
+    ran_before = checkpointed_path(agent, config) if args.thread else []
     display = ProgressDisplay()
     print(f"run {thread_id} -> {out_dir}", file=sys.stderr)
     while True:
@@ -78,7 +80,7 @@ def run_generate(args: argparse.Namespace) -> int:
             run_agent(agent, graph_input, context=context, config=config, on_progress=display,
                       outcome=outcome)
         except (BackendUnavailable, StructuredOutputError, KeyboardInterrupt) as error:
-            record(out_dir, outcome, context, thread_id)  # what finished, as incomplete
+            record(out_dir, outcome, context, thread_id, ran_before)  # what finished
             interrupted = isinstance(error, KeyboardInterrupt)
             print("contextgen: interrupted." if interrupted else f"contextgen: error: {error}",
                   file=sys.stderr)
@@ -88,7 +90,8 @@ def run_generate(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 130 if interrupted else 1
-        summary = record(out_dir, outcome, context, thread_id)
+        summary = record(out_dir, outcome, context, thread_id, ran_before)
+        ran_before = []  # recorded now: later invocations merge with run.json
         if not outcome.interrupt:
             break
         answer = ask(outcome.interrupt["question"])
@@ -104,9 +107,22 @@ def run_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def record(out_dir: Path, outcome: RunOutcome, context: Context, thread_id: str) -> RunSummary:
-    """run.json and report.html for this invocation, merged with earlier ones of the thread."""
-    return write_run_files(out_dir, RunSummary.from_outcome(outcome, context, thread_id))
+def record(
+    out_dir: Path, outcome: RunOutcome, context: Context, thread_id: str, ran_before: list[str]
+) -> RunSummary:
+    """run.json and report.html for this invocation, merged with earlier ones of the thread:
+    from their run.json, else from `ran_before` (the nodes its checkpoints say ran)."""
+    summary = RunSummary.from_outcome(outcome, context, thread_id)
+    if ran_before and not (out_dir / RUN_FILE).exists():
+        summary = summary.merged_with({"thread_id": thread_id, "path": ran_before})
+    return write_run_files(out_dir, summary)
+
+
+def checkpointed_path(agent, config: dict) -> list[str]:
+    """The nodes a thread has run, oldest first, read from its checkpoints: each checkpoint
+    names the nodes that ran after it (the newest names those still to run)."""
+    history = list(agent.get_state_history(config))[::-1]
+    return [node for snapshot in history[:-1] for node in snapshot.next if node != "__start__"]
 
 
 def run_folder(agent, config: dict) -> str | None:
