@@ -114,7 +114,7 @@ class Context:
         default="auto", metadata=_env("CONTEXTGEN_DTYPE", "auto: bfloat16 on CUDA, else float32.")
     )
     steps: int = field(
-        default=30, metadata=_env("CONTEXTGEN_STEPS", "Denoising steps.", bounds=(1, 500))
+        default=30, metadata=_env("CONTEXTGEN_STEPS", "Denoising steps.", bounds=(1, 1000))
     )
     width: int = field(
         default=1024, metadata=_env("CONTEXTGEN_WIDTH", "Image width in pixels.", bounds=(16, 8192))

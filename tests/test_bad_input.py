@@ -42,7 +42,7 @@ CASES = [
     ("env-rounds-not-a-number", ["generate", "a fox"], {"CONTEXTGEN_MAX_ROUNDS": "abc"}, 2,
      "CONTEXTGEN_MAX_ROUNDS='abc' is not a valid int"),
     ("env-zero-steps", ["generate", "a fox"], {"CONTEXTGEN_STEPS": "0"}, 2,
-     "steps (CONTEXTGEN_STEPS) must be between 1 and 500"),
+     "steps (CONTEXTGEN_STEPS) must be between 1 and 1000"),
     ("env-huge-width", ["generate", "a fox"], {"CONTEXTGEN_WIDTH": "100000"}, 2,
      "width (CONTEXTGEN_WIDTH) must be between"),
     ("env-threshold-above-one", ["generate", "a fox"], {"CONTEXTGEN_ACCEPT_THRESHOLD": "2"}, 2,
