@@ -19,7 +19,12 @@ from pydantic import BaseModel, Field
 
 from contextgen.tools.errors import ModelUnavailable
 from contextgen.tools.local_llm import weights
-from contextgen.tools.local_llm.server import embedded_base_url, stop_embedded_servers
+from contextgen.tools.local_llm.embedded_chat import EmbeddedChatOpenAI
+from contextgen.tools.local_llm.server import (
+    embedded_base_url,
+    prompt_cache_for,
+    stop_embedded_servers,
+)
 from contextgen.tools.local_llm.weights import EMBEDDED_MODELS, EmbeddedModel, ensure_gguf
 
 SMALL = "qwen2.5-coder-0.5b"
@@ -56,7 +61,7 @@ def _fake(**changes: object) -> EmbeddedModel:
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     path = tmp_path_factory.mktemp("models")
     yield path
-    for f in path.glob("*.gguf"):
+    for f in [*path.glob("*.gguf"), *path.glob("prompt-cache/*")]:
         f.unlink()
 
 
@@ -155,3 +160,41 @@ def test_structured_output_through_chat_openai(base_url: str) -> None:
     assert tokens > 5
     assert all(d.strip() for d in plan.details)
     assert "lighthouse" in plan.model_dump_json().lower()
+
+
+# Last in the file: it restarts the embedded server, which the module's `base_url` fixture holds.
+def test_prompt_cache_carries_a_system_prompt_to_the_next_process(
+    small_gguf: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    system = "You label photographs for an archive. Answer with one word.\n" + "\n".join(
+        f"- Rule {n}: a photograph of a {animal} is labelled {animal.upper()}."
+        for n, animal in enumerate(["heron", "otter", "badger", "lynx", "ibis", "crane"] * 4)
+    )
+
+    def ask(user: str) -> tuple[str, int, int]:
+        url = embedded_base_url(SMALL, small_gguf.parent)
+        llm = EmbeddedChatOpenAI(base_url=url, api_key="local", model="local", temperature=0,
+                                 max_tokens=4)
+        msg = llm.invoke([("system", system), ("user", user)])
+        usage = msg.usage_metadata or {}
+        cached = (usage.get("input_token_details") or {}).get("cache_read", 0)
+        return url, usage.get("input_tokens", 0), cached
+
+    stop_embedded_servers()
+    url, first_tokens, _ = ask("A photograph of an otter on a riverbank.")
+    cache = prompt_cache_for(url)
+    assert cache is not None
+    saved = cache.folder / f"{cache.key(system)}.bin"
+    assert saved.is_file() and saved.parent == small_gguf.parent / "prompt-cache"
+
+    stop_embedded_servers()  # a new process would start a new server: so does this
+    url, tokens, cached = ask("A photograph of a heron in the reeds.")
+    assert first_tokens > 250 and cached >= first_tokens - 20  # only the request part evaluated
+
+    stop_embedded_servers()
+    saved.write_bytes(b"not a llama.cpp slot")
+    with caplog.at_level(logging.WARNING):
+        _, _, cached = ask("A photograph of a lynx in the snow.")
+    assert cached == 0 and "could not be restored" in caplog.text
+    assert saved.stat().st_size > 1000  # saved again from the fresh call
+    stop_embedded_servers()

@@ -10,6 +10,7 @@ import os
 from langchain_openai import ChatOpenAI
 
 from contextgen.graphs.context import Context
+from contextgen.tools.local_llm.embedded_chat import EmbeddedChatOpenAI
 from contextgen.tools.local_llm.server import embedded_base_url
 
 DEFAULT_REMOTE_CHAT_MODEL = "gpt-4o-mini"
@@ -24,7 +25,7 @@ def uses_embedded_model(context: Context) -> bool:
 def chat_model_for(context: Context) -> ChatOpenAI:
     """The chat model for intent analysis and prompt synthesis."""
     if uses_embedded_model(context):
-        return ChatOpenAI(
+        return EmbeddedChatOpenAI(
             model=context.embedded_model,
             base_url=embedded_base_url(context.embedded_model, context.models_dir),
             api_key="embedded",
