@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Literal
 
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -10,6 +11,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from contextgen.graphs.context import Context
 from contextgen.graphs.state import AgentState, Intent
+from contextgen.nodes.grounding import is_junk_name, key_words
 from contextgen.tools.backends import backends_for
 from contextgen.tools.structured_output import invoke_structured
 
@@ -18,8 +20,10 @@ MAX_QUERIES = 3
 INTENT_INSTRUCTIONS = """You prepare image requests for a text-to-image model that knows nothing
 beyond the words it is given. Read the request and answer in JSON.
 
-- subject: what must be drawn, in the request's words. If the request describes a thing
-  without naming it ("the pastry shared at the Mid-Autumn Festival"), keep the description.
+- subject: what must be drawn, in the request's words, without the scene, action or style
+  around it. If the request describes a thing without naming it ("the pastry shared at the
+  Mid-Autumn Festival, on a plate at night"), keep the description ("pastry shared at the
+  Mid-Autumn Festival").
 - style, constraints, implicit: the look asked for, explicit requirements, what is implied.
 - knowledge_gaps: questions whose answers the image needs and the words do not give
   (names, appearance, places, dates, recent events, what something looks like).
@@ -32,8 +36,8 @@ beyond the words it is given. Read the request and answer in JSON.
   "search" when outside facts are needed;
   "search_then_reason" when facts are needed and then reasoning on them.
   A description of a specific thing, place, person, product or event that is not named needs search.
-- search_queries: up to 3 short encyclopedia-style queries that would find the missing facts,
-  one of them for each candidate name.
+- search_queries: up to 3 short encyclopedia-style queries about the subject itself (not the
+  scene) that would find the missing facts, one of them for each candidate name.
 - ambiguous: true only when the user must choose between readings and no search could decide;
   then clarifying_question asks it.
 - stated_preferences: lasting wishes the user states about all their images ("I always want
@@ -89,33 +93,42 @@ def analyze_intent(state: AgentState, runtime: Runtime[Context]) -> dict:
 def normalize_intent(intent: Intent, request: str) -> Intent:
     """Hold the model's answer to what it can mean.
 
-    A search route always has queries and other routes have none. With candidate names, the
-    subject's own description is searched first and each candidate next, so a wrong guess
-    cannot steer the whole search away. Ambiguity needs a question; a stated preference must
-    be in the user's own words (small models copy the examples).
+    A search route always searches the subject's own description first (queries about the
+    scene find nothing about the subject), then each candidate name no query holds yet, then
+    the model's queries; other routes search nothing. Candidate names that name nothing
+    ("unknown", the description itself) are dropped. Ambiguity needs a question; a stated
+    preference must be in the user's own words (small models copy the examples).
     """
     needs_search = intent.route in ("search", "search_then_reason")
-    queries = [q.strip() for q in intent.search_queries if q.strip()]
-    if needs_search and not queries:
-        queries = intent.knowledge_gaps or [intent.subject]
-    candidates = [name.strip() for name in intent.candidate_names if name.strip()]
-    if candidates:
-        unchecked = [
-            name for name in candidates if not any(name.lower() in q.lower() for q in queries)
-        ]
-        queries = [intent.subject.strip(), *unchecked, *queries]
-    if not needs_search:
-        queries = []
+    subject = intent.subject.strip()
+    candidates = [
+        name.strip()
+        for name in intent.candidate_names
+        if not is_junk_name(name, request, subject)
+    ]
+    queries = [q.strip() for q in intent.search_queries if q.strip()] or intent.knowledge_gaps
+    unchecked = [
+        name for name in candidates if not any(name.lower() in q.lower() for q in queries)
+    ]
+    queries = [subject if key_words(subject) else "", *unchecked, *queries] if needs_search else []
     return intent.model_copy(
         update={
             "candidate_names": candidates,
-            "search_queries": list(dict.fromkeys(q for q in queries if q))[:MAX_QUERIES],
+            "search_queries": distinct(q for q in queries if q)[:MAX_QUERIES],
             "ambiguous": intent.ambiguous and bool(intent.clarifying_question.strip()),
             "stated_preferences": [
                 text for text in intent.stated_preferences if said_in(text, request)
             ],
         }
     )
+
+
+def distinct(texts: Iterable[str]) -> list[str]:
+    """The texts in order, each once, ignoring case."""
+    seen: dict[str, str] = {}
+    for text in texts:
+        seen.setdefault(text.casefold(), text)
+    return list(seen.values())
 
 
 def said_in(text: str, request: str) -> bool:

@@ -61,7 +61,7 @@ def test_analyze_intent_returns_intent_and_queries(runtime, backends, events):
     with backends(chat_model=chat):
         update = analyze_intent({"request": "the egg-laying mammal"}, runtime)
     assert update["intent"].route == "search"
-    assert update["queries"] == ["q1", "q2"]
+    assert update["queries"] == ["semiaquatic egg-laying mammal", "q1", "q2"]
     assert events[0]["node"] == "analyze_intent"
 
 
@@ -117,7 +117,7 @@ def test_normalize_intent_keeps_route_and_queries_consistent(route, queries, gap
         ("search", ["q1", "q2"], ["crowned crane", "stork"],
          ["festival pastry", "crowned crane", "stork"]),
         ("search", ["festival pastry", "q2"], [], ["festival pastry", "q2"]),
-        ("search", ["q1"], [], ["q1"]),
+        ("search", ["q1"], [], ["festival pastry", "q1"]),
         ("reason", [], ["mooncake"], []),
     ],
 )
@@ -202,28 +202,30 @@ def test_synthesis_wraps_evidence_as_data_and_resolves_sources(runtime, backends
     assert update["prompt_package"].round == 1
 
 
-def test_resolve_sources_drops_unknown_citations():
-    evidence = [Evidence(id="a", query="q", content="c", source="https://x", provider="p")]
+def test_resolve_sources_drops_unknown_citations_and_unsupported_facts():
+    evidence = [Evidence(id="a", query="q", content="A duck bill and dense brown fur.",
+                         source="https://x", provider="p")]
     memories = [Memory(id="m9", kind="preference", text="watercolor")]
     from contextgen.nodes.synthesize_prompt import FactReply
 
-    facts, dropped = resolve_sources(
-        [
-            FactReply(statement="a", source="E1"),
-            FactReply(statement="A", source="E1"),
-            FactReply(statement="b", source="m1"),
-            FactReply(statement="c", source="reasoning"),
-            FactReply(statement="d", source="E7"),
-        ],
-        evidence,
-        memories,
-    )
+    replies = [
+        FactReply(statement="duck bill", source="E1"),
+        FactReply(statement="Duck bill", source="E1"),
+        FactReply(statement="bright blue feathers", source="E1"),  # not in E1
+        FactReply(statement="b", source="m1"),
+        FactReply(statement="c", source="reasoning"),
+        FactReply(statement="d", source="E7"),
+    ]
+    facts, dropped = resolve_sources(replies, evidence, memories)
     assert [f.source for f in facts] == ["https://x", "memory:m9", "reasoning"]
-    assert dropped == 1
+    assert dropped == ["bright blue feathers", "d"]
+    facts, dropped = resolve_sources(replies, evidence, memories, reasoning=False)
+    assert [f.source for f in facts] == ["https://x", "memory:m9"] and len(dropped) == 3
 
 
 def test_resolve_sources_keeps_one_of_two_restatements_but_distinct_facts():
-    evidence = [Evidence(id="a", query="q", content="c", source="https://x", provider="p")]
+    evidence = [Evidence(id="a", query="q", source="https://x", provider="p",
+                         content="The platypus is the sole living member of its family.")]
     from contextgen.nodes.synthesize_prompt import FactReply
 
     facts, _ = resolve_sources(
@@ -370,50 +372,31 @@ def test_synthesis_names_the_sourced_subject_and_cleans_negative_prompt(runtime,
         )
     ]
     reply = synthesis_reply("A mammal swimming in a creek at dawn")
-    reply |= {
-        "subject_name": "platypus",
-        "subject_source": "E1",
-        "negative_prompt": "blurry, dark, blurry, , dark",
-    }
+    reply |= {"negative_prompt": "blurry, dark, blurry, , platypus, dark"}
     chat = ScriptedChatModel(replies={"SynthesisReply": [reply]})
-    state = {"request": "the mammal", "intent": INTENT, "evidence": evidence, "memories": []}
+    state = {"request": "the egg-laying mammal swimming in a creek at dawn", "intent": INTENT,
+             "evidence": evidence, "memories": []}
     with backends(chat_model=chat):
-        package = synthesize_prompt(state, runtime)["prompt_package"]
-    assert package.prompt == "Platypus: A mammal swimming in a creek at dawn"
-    assert package.facts[0].statement == "The subject is: platypus."
+        update = synthesize_prompt(state, runtime)
+    package = update["prompt_package"]
+    # the model's prompt left out the name: composed from the name and the request's scene
+    assert package.prompt == "Platypus, the egg-laying mammal swimming in a creek at dawn"
+    assert package.facts[0].statement == "The subject is: Platypus."
     assert package.facts[0].source == "https://w/Platypus"
     assert package.negative_prompt == "blurry, dark"
+    assert any("composed" in notice for notice in update["notices"])
 
 
-def test_synthesis_sees_candidate_names_and_may_name_the_subject_by_reasoning(runtime, backends):
-    reply = synthesis_reply("Round pastries on a plate under the full moon") | {
-        "subject_name": "mooncake",
-        "subject_source": "reasoning",
-        "facts": [],
-    }
+def test_a_guessed_name_that_no_evidence_names_is_not_used(runtime, backends):
+    reply = synthesis_reply("Round pastries on a plate under the full moon") | {"facts": []}
     chat = ScriptedChatModel(replies={"SynthesisReply": [reply]})
-    intent = INTENT.model_copy(update={"candidate_names": ["mooncake", "pie"]})
+    intent = INTENT.model_copy(update={"subject": "festival pastry",
+                                       "candidate_names": ["mooncake", "pie"]})
     state = {"request": "the festival pastry", "intent": intent, "evidence": [], "memories": []}
     with backends(chat_model=chat):
         package = synthesize_prompt(state, runtime)["prompt_package"]
-    assert "Candidate names (unchecked guesses): mooncake; pie" in chat.calls[0][1][-1].content
-    assert package.prompt == "Mooncake: Round pastries on a plate under the full moon"
-    assert [(f.statement, f.source) for f in package.facts] == [
-        ("The subject is: mooncake.", "reasoning")
-    ]
-
-
-def test_a_subject_name_reasoned_up_outside_the_candidates_is_not_used(runtime, backends):
-    reply = synthesis_reply("Flower people in Britain, close-up") | {
-        "subject_name": "flower people", "subject_source": "reasoning", "facts": [],
-    }
-    chat = ScriptedChatModel(replies={"SynthesisReply": [reply]})
-    intent = INTENT.model_copy(update={"candidate_names": ["poppy"]})
-    state = {"request": "the remembrance flower", "intent": intent, "evidence": [],
-             "memories": []}
-    with backends(chat_model=chat):
-        package = synthesize_prompt(state, runtime)["prompt_package"]
-    assert package.prompt == "Flower people in Britain, close-up" and package.facts == []
+    assert "Subject: festival pastry (no source names it)" in chat.calls[0][1][-1].content
+    assert package.prompt == reply["prompt"] and package.facts == []
 
 
 def test_select_evidence_gives_every_query_its_best_hit_first():
