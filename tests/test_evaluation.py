@@ -345,8 +345,10 @@ def test_results_have_required_fields_for_both_arms(context, tmp_path):
     agent = {r["id"]: r for r in records if r["arm"] == "agent"}
     baseline = {r["id"]: r for r in records if r["arm"] == "baseline"}
     assert agent["festival-pastry"]["llm_calls"] == 2
-    assert agent["festival-pastry"]["search_calls"] == 1
-    assert agent["festival-pastry"]["queries"] == ["egg-laying mammal Australia"]
+    assert agent["festival-pastry"]["search_calls"] == 2  # the description, then the query
+    assert agent["festival-pastry"]["queries"] == [
+        "semiaquatic egg-laying mammal", "egg-laying mammal Australia"
+    ]
     assert baseline["festival-pastry"]["queries"] == []
     assert agent["festival-pastry"]["rounds"] == 1
     assert baseline["festival-pastry"]["final_prompt"] == items[0].prompt
@@ -397,7 +399,7 @@ def test_workers_evaluate_concurrently_with_same_results(context, tmp_path):
 def test_results_record_overruled_verdicts_the_judge_and_grounding(context, tmp_path):
     items = [i for i in load_items(SAMPLE) if i.id in ("festival-pastry", "duck-billed-mammal")]
     model = ScriptedChatModel(replies={"ClosureReply": [
-        {"quote": "A platypus swimming", "reason": "names the subject", "closed": True},
+        {"quote": "Platypus", "reason": "names the subject", "closed": True},
     ]}, calls=[])
     judge = ClosureJudge(model, "a scripted judge")
     records = harness(context, tmp_path / "e", closure_judge=judge,
@@ -408,7 +410,8 @@ def test_results_record_overruled_verdicts_the_judge_and_grounding(context, tmp_
     assert pastry["closure"] is False and pastry["closure_overruled"] is True
     assert platypus["closure"] is True and platypus["closure_overruled"] is False
     assert {r["closure_judge"] for r in records} == {"a scripted judge"}
-    assert [r["sourced_visual_facts"] for r in records] == [1, 1]  # "the platypus", from a URL
+    # the scripted synthesis states nothing about the platypus's looks its source supports
+    assert [r["sourced_visual_facts"] for r in records] == [0, 0]
 
     write_reports(records, tmp_path)
     closure_section = (tmp_path / "summary.md").read_text().split("## Context closure")[1]
@@ -416,7 +419,7 @@ def test_results_record_overruled_verdicts_the_judge_and_grounding(context, tmp_
                   "1 of its 2 'closed' verdicts were overruled")
     assert closure_section.index(judge_line) < closure_section.index("| category |")
     grounding = closure_section.split("## Grounding (agent runs closed by keyword)")[1]
-    assert "| 1 | 0.0% | 1.00 |" in grounding  # only the platypus item is closed by keyword
+    assert "| 1 | 0.0% | 0.00 |" in grounding  # only the platypus item is closed by keyword
 
 
 class ThreadRecordingAgent:

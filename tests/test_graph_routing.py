@@ -51,7 +51,10 @@ def test_prompt_problem_loops_to_synthesis_with_critique(context, fake_backends)
     ]
     second_synthesis = [m for name, m in backends.chat_model.calls if name == "SynthesisReply"][1]
     assert "wrong animal" in second_synthesis[-1].content
-    assert backends.search.queries == ["egg-laying mammal Australia"]  # no new research
+    # The subject's own description and the model's query, once each: no new research.
+    assert sorted(backends.search.queries) == [
+        "egg-laying mammal Australia", "semiaquatic egg-laying mammal"
+    ]
 
 
 def test_knowledge_problem_sends_new_queries(context, fake_backends):
@@ -62,7 +65,9 @@ def test_knowledge_problem_sends_new_queries(context, fake_backends):
         ],
     )
     result = run(context, backends)
-    assert backends.search.queries == ["egg-laying mammal Australia", "platypus bill mammal"]
+    first_round, second_round = backends.search.queries[:2], backends.search.queries[2:]
+    assert sorted(first_round) == ["egg-laying mammal Australia", "semiaquatic egg-laying mammal"]
+    assert second_round == ["platypus bill mammal"]
     assert [v.next_step for v in result["verdicts"]] == ["research", "finish"]
     assert result["accepted"] is True
 
