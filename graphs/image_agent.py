@@ -58,8 +58,13 @@ def route_after_judge(
     return destinations[verdict.next_step]
 
 
-def build_graph(checkpointer=None, store=None, cache=None):
-    """Compile the image agent. Pass a checkpointer for durable, resumable runs."""
+def build_graph(checkpointer=None):
+    """Compile the image agent. Pass a checkpointer for durable, resumable runs.
+
+    There is no `store` argument: long-term memory lives in Chroma (memory/store.py), which the
+    CLI, the server and embedding apps reach the same way through `Context`, so no node reads
+    LangGraph's store. No node declares a cache policy either, so there is no `cache`.
+    """
     builder = StateGraph(
         AgentState, context_schema=Context, input_schema=InputState, output_schema=OutputState
     )
@@ -87,7 +92,7 @@ def build_graph(checkpointer=None, store=None, cache=None):
         "judge", route_after_judge, ["search", "synthesize_prompt", "generate", "remember"]
     )
     builder.add_edge("remember", END)
-    return builder.compile(checkpointer=checkpointer, store=store, cache=cache, name="contextgen")
+    return builder.compile(checkpointer=checkpointer, name="contextgen")
 
 
 graph = build_graph()

@@ -168,7 +168,8 @@ def test_search_on_a_damaged_corpus_becomes_notice_and_leaves_the_file(context, 
     with use_backends(Backends(context, memory=ListMemory())):  # the real local corpus
         update = search({"query": "platypus", "round": 1}, runtime)
     assert "evidence" not in update
-    assert "cannot be opened" in update["notices"][0] and "Move the folder" in update["notices"][0]
+    assert "cannot be opened" in update["notices"][0]
+    assert "Restore it from a backup" in update["notices"][0]
     assert damaged.read_bytes() == b"not a database"
 
 
@@ -281,7 +282,7 @@ def test_generation_mode_follows_the_judge_and_the_references(
     if last_step:  # a second round, after the judge's verdict on the first
         state["verdicts"] = [Verdict(round=1, score=0.6, accepted=False, next_step=last_step)]
         state["images"] = [image_of_round(1)]
-    assert generation_mode(state, SolidColorGenerator(can_edit=can_edit)) == expected
+    assert generation_mode(state, SolidColorGenerator(can_edit=can_edit), references) == expected
 
 
 def test_unused_path_never_overwrites(tmp_path):
