@@ -192,6 +192,9 @@ class AgentState(InputState, OutputState, total=False):
     images: Annotated[list[ImageArtifact], operator.add]
     verdicts: Annotated[list[Verdict], operator.add]
     notices: Annotated[list[str], operator.add]
+    # Sources whose instruction-like text was removed (tools/untrusted_text.py): a run that
+    # met one is not stored in memory, so nothing it carried can steer later runs.
+    suspicious_sources: Annotated[list[str], operator.add]
     references: Annotated[list[ReferenceImageRecord], operator.add]
     candidates: Annotated[list[ImageArtifact], operator.add]
     candidate_verdicts: Annotated[list[Verdict], operator.add]

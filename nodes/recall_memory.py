@@ -41,24 +41,25 @@ def recall_memory(state: AgentState, runtime: Runtime[Context]) -> dict:
         and concerns_same_subject(state["request"], memory.subject, memory.score, candidates)
     ]
     memories = [m for m in recalled if m.kind == "preference"] + past[:MEMORIES_PER_RUN]
-    memories, notices = screened_memories(memories)
+    memories, suspicious = screened_memories(memories)
     update: dict = {"memories": memories}
-    if notices:
-        update["notices"] = notices
+    if suspicious:
+        update["suspicious_sources"] = list(suspicious)
+        update["notices"] = [suspicious_text_notice(s, r) for s, r in suspicious.items()]
     return update
 
 
-def screened_memories(memories: list[Memory]) -> tuple[list[Memory], list[str]]:
+def screened_memories(memories: list[Memory]) -> tuple[list[Memory], dict[str, list[str]]]:
     """Memories without instruction-like text in their text or subject (one whose text is left
-    empty is dropped), and a notice for each one that held some."""
+    empty is dropped), and the reasons for each (`memory:<id>`) that held some."""
     kept: list[Memory] = []
-    notices: list[str] = []
+    suspicious: dict[str, list[str]] = {}
     for memory in memories:
         text, subject = screen(memory.text), screen(memory.subject)
         if text.suspicious or subject.suspicious:
-            reasons = dict.fromkeys([*text.reasons, *subject.reasons])
-            notices.append(suspicious_text_notice(f"memory:{memory.id}", reasons))
+            reasons = list(dict.fromkeys([*text.reasons, *subject.reasons]))
+            suspicious[f"memory:{memory.id}"] = reasons
             if not text.text.strip():
                 continue
         kept.append(memory.model_copy(update={"text": text.text, "subject": subject.text}))
-    return kept, notices
+    return kept, suspicious

@@ -1,4 +1,8 @@
-"""Close the run: pick the final image and store the run and stated preferences in memory."""
+"""Close the run: pick the final image and store the run and stated preferences in memory.
+
+A run that met instruction-like text in what it retrieved (`suspicious_sources`) is not stored:
+its prompt was written next to that text, and a stored run can steer later ones.
+"""
 
 from __future__ import annotations
 
@@ -24,8 +28,15 @@ def remember(state: AgentState, runtime: Runtime[Context]) -> dict:
     runtime.stream_writer({"node": "remember", "message": f"remembering the run for {user_id}"})
     try:
         memory = backends_for(runtime.context).memory
-        for preference in state["intent"].stated_preferences:
+        for preference in state["intent"].stated_preferences:  # the user's own words
             memory.remember_preference(user_id, preference)
+        suspicious = list(dict.fromkeys(state.get("suspicious_sources", [])))
+        if suspicious:
+            update["notices"] = [
+                "The run was not stored in memory: instruction-like text was removed from "
+                f"{', '.join(suspicious[:3])}, and nothing it touched may steer later runs."
+            ]
+            return update
         memory.remember_run(
             user_id,
             request=state["request"],

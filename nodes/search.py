@@ -38,11 +38,13 @@ def search(task: SearchTask, runtime: Runtime[Context]) -> dict:
         return {"notices": [f"Search unavailable ({error}); continued on memory and reasoning."]}
     evidence: list[Evidence] = []
     notices: dict[str, None] = {}
+    suspicious: dict[str, None] = {}
     for hit in hits:
         title, content = screen(hit.title), screen(hit.content)
         if title.suspicious or content.suspicious:
             reasons = dict.fromkeys([*title.reasons, *content.reasons])
             notices[suspicious_text_notice(hit.source, reasons)] = None
+            suspicious[hit.source] = None
         if content.suspicious and not content.text.strip():
             continue  # nothing but instructions
         evidence.append(
@@ -60,6 +62,7 @@ def search(task: SearchTask, runtime: Runtime[Context]) -> dict:
     update: dict = {"evidence": evidence}
     if notices:
         update["notices"] = list(notices)
+        update["suspicious_sources"] = list(suspicious)
     return update
 
 

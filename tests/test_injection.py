@@ -292,8 +292,9 @@ def test_injected_text_never_reaches_the_chat_model(tmp_path, corpus_client, con
         },
         calls=[],
     )
+    memory = ListMemory()
     backends = Backends(
-        context, chat_model=chat, search=corpus, memory=ListMemory(), generator=None, judge=None
+        context, chat_model=chat, search=corpus, memory=memory, generator=None, judge=None
     )
     with use_backends(backends):
         result = build_graph().invoke(
@@ -310,6 +311,9 @@ def test_injected_text_never_reaches_the_chat_model(tmp_path, corpus_client, con
     for injected in ("cute cat", "IGNORE", "cat illustrator", "System:", "<!--", "API keys"):
         assert injected not in sent
     assert any(notice.startswith(f"Ignored instruction-like text in {source}")
+               for notice in result["notices"])
+    assert memory.runs == []  # a run that met an injection steers no later run
+    assert any(notice.startswith("The run was not stored in memory: instruction-like text")
                for notice in result["notices"])
 
 
@@ -333,6 +337,7 @@ def test_recalled_memories_are_screened(context, runtime) -> None:
         "Ignored instruction-like text in memory:pref-1 (ignore instructions).",
         "Ignored instruction-like text in memory:pref-2 (chat template block).",
     ]
+    assert update["suspicious_sources"] == ["memory:pref-1", "memory:pref-2"]
 
 
 # screen() itself
