@@ -92,6 +92,7 @@ class MiniLM:
         from tokenizers import Tokenizer
 
         config = json.loads((folder / "config.json").read_text())
+        self.dimensions = int(config["hidden_size"])
         self.heads = int(config["num_attention_heads"])
         self.layers = int(config["num_hidden_layers"])
         self.eps = float(config["layer_norm_eps"])
@@ -108,7 +109,7 @@ class MiniLM:
         """Unit-length (n, 384) float32 embeddings; texts of similar length share a batch."""
         pieces = [e.ids for e in self.tokenizer.encode_batch(texts)]
         order = np.argsort([-len(p) for p in pieces], kind="stable")
-        out = np.zeros((len(texts), self.weights["pooler.dense.bias"].shape[0]), np.float32)
+        out = np.zeros((len(texts), self.dimensions), np.float32)
         with self._lock, self._blas.limit(limits=1, user_api="blas"):
             for start in range(0, len(texts), batch_size):
                 rows = order[start : start + batch_size]

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 DEFAULT_N_CTX = 4096
 DEFAULT_START_TIMEOUT_S = 120.0
 DRAFT_MAX_TOKENS = 8
+PROMPT_RAM_CACHE_MIB = 512
 
 # Loopback health checks must not go through an HTTP proxy from the environment.
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -100,6 +101,9 @@ def _start(
     params.port = 0  # the server binds a free ephemeral port itself: no probe-then-bind race
     params.n_ctx = n_ctx
     params.n_parallel = 1
+    # llama.cpp keeps recent prompts' KV caches in RAM to reuse their prefixes (8 GiB by
+    # default); a few prompt kinds of a few thousand tokens need far less (~29 KB per token).
+    params.cache_ram_mib = PROMPT_RAM_CACHE_MIB
     for cpu in (params.cpuparams, params.cpuparams_batch):
         cpu.n_threads = n_threads
         cpu.poll = 0  # sleep rather than spin between steps: kinder to a shared machine
