@@ -1,7 +1,8 @@
 """`contextgen runs list|show ID|replay ID --from NODE`: durable runs and time travel.
 
 Every `contextgen generate` run is checkpointed after each step, in
-`<data dir>/checkpoints.sqlite` or in PostgreSQL when `CONTEXTGEN_DATABASE_URL` is set. `runs list` and `runs show` read those checkpoints; `runs replay` forks a run from the
+`<data dir>/checkpoints.sqlite` or in PostgreSQL when `CONTEXTGEN_DATABASE_URL` is set.
+`runs list` and `runs show` read those checkpoints; `runs replay` forks a run from the
 checkpoint before a node (`get_state_history` / `update_state`), optionally with a changed
 style or prompt, and runs it from there into a new run folder. The original run is kept.
 """
