@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from contextgen.graphs.context import Context
 from contextgen.graphs.state import AgentState, Intent
-from contextgen.nodes.grounding import is_junk_name, key_words
+from contextgen.nodes.grounding import key_words
+from contextgen.nodes.subject import is_junk_name
 from contextgen.tools.backends import backends_for
 from contextgen.tools.structured_output import invoke_structured
 

@@ -1,42 +1,18 @@
-"""Structural grounding for small chat models: the subject is chosen, facts are checked against
-their sources, and the prompt is checked against both.
-
-A 1.5B model writes poorly and chooses better, though not well enough to trust alone. So the
-subject is a pick by number among names that retrieval found (`resolve_subject`), standing only
-when its evidence matches the request's description about as well as the best-matching
-candidate's; a fact survives only when its cited text holds its key words (`supported`), and
-phrases about looks are copied from the subject's source when the model found too few
-(`visual_phrases`); a prompt that drops the name or the facts, or says what no source supports,
-is replaced by one composed from verified parts (`PromptParts`). Word checks and MiniLM
-similarity do the accepting; the model proposes.
+"""Checks that keep a grounded prompt honest on small chat models: a fact survives only when its
+cited text holds its key words (`supported`), phrases about looks are copied from the subject's
+source when the model found too few (`visual_phrases`), and a prompt that drops the name or the
+facts, or says what no source supports, is replaced by one composed from verified parts
+(`PromptParts`). The subject itself is resolved in `subject`.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
-from pydantic import BaseModel, Field
-
-from contextgen.graphs.state import Evidence, Fact, Intent
-from contextgen.tools.errors import BackendUnavailable
-from contextgen.tools.structured_output import StructuredOutputError, invoke_structured
-
-logger = logging.getLogger(__name__)
+from contextgen.graphs.state import Evidence, Fact
 
 SUBJECT_FACT_PREFIX = "The subject is:"
-MAX_CANDIDATES = 5
-DESCRIPTION_HITS = 3  # top hits of the description's own query offered as candidates
-SNIPPET_CHARS = 140
-# Calibrated in tests/test_grounding.py on Wikipedia summaries: the article a description
-# points at shares at least half its content words, or sits this close in MiniLM space;
-# articles on unrelated things do neither.
-MIN_DESCRIPTION_OVERLAP = 0.5
-MIN_DESCRIPTION_SIMILARITY = 0.35
-PICK_MARGIN = 0.2  # how far below the best match the model's pick may score and still stand
 MIN_SUPPORT = 0.7  # share of a fact's key words its cited text must hold
 PROMPT_FACTS = 2  # verified facts a prompt must carry (when there are that many)
 SCENE_SHARE = 2 / 3  # of the request's words that do not describe the subject
@@ -51,11 +27,6 @@ STOP_WORDS = frozenset(
     "shows known called named typically usually often distinctive iconic famous beautiful "
     "striking unique characteristic notable various".split()
 )
-JUNK_NAMES = frozenset(
-    {"unknown", "none", "nothing", "unnamed", "unclear", "unsure", "n a", "na", "null", "nil",
-     "subject", "thing", "object", "something", "not sure", "not known", "not named", "no name"}
-)
-
 # Words that make a phrase about looks: colours, materials, shapes, body parts, structures.
 VISUAL_WORDS = frozenset(
     "white black brown red orange yellow green blue purple pink grey gray golden gold silver "
@@ -77,192 +48,6 @@ PHRASE_EDGES = frozenset(
     "often".split()
 )
 MAX_PHRASE_WORDS = 6
-
-CHOICE_INSTRUCTIONS = """You match a description to the encyclopedia entry that defines that
-very thing (not a person, place or group connected to it). Answer in JSON with the entry's
-number as "choice", or 0 when no entry defines it."""
-
-
-class SubjectChoiceReply(BaseModel):
-    """The model's pick among numbered candidates: a number, never free text."""
-
-    choice: int = Field(ge=0, le=MAX_CANDIDATES, description="0 when none fits")
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A name for the subject, and the evidence that names it."""
-
-    name: str
-    evidence: Evidence
-
-
-@dataclass(frozen=True)
-class Match:
-    """How well a candidate's evidence matches the description: the share of the description's
-    content words it holds, and MiniLM cosine similarity (None when the model cannot load)."""
-
-    overlap: float
-    similarity: float | None = None
-
-    @property
-    def accepted(self) -> bool:
-        return self.overlap >= MIN_DESCRIPTION_OVERLAP or (
-            self.similarity is not None and self.similarity >= MIN_DESCRIPTION_SIMILARITY
-        )
-
-    @property
-    def score(self) -> float:
-        return self.overlap + (self.similarity or 0.0)
-
-
-def resolve_subject(
-    chat_model: BaseChatModel, request: str, intent: Intent, evidence: list[Evidence]
-) -> Candidate | None:
-    """The subject's name and its evidence, or None.
-
-    The model picks among the candidates by number (no call for a single one). Its pick stands
-    when its evidence matches the description nearly as well as the best-matching candidate's;
-    otherwise (a neighbour, 'none', no valid reply) the best-matching candidate is taken. Either
-    way the evidence must match the description, or no subject is named.
-    """
-    candidates = subject_candidates(request, intent, evidence)
-    named = [c for c in candidates if same_name(c.name, intent.subject)]  # the request names it
-    if len(candidates) <= 1 or named:
-        only = (named or candidates or [None])[0]
-        return only if only and match(intent.subject, only.evidence).accepted else None
-    matches = description_matches(intent.subject, candidates)
-    best = max(range(len(candidates)), key=lambda index: matches[index].score)
-    picked = choose(chat_model, intent, candidates)
-    logger.info(
-        "subject candidates %s; model picked %s, best match %s",
-        [(c.name, round(m.score, 2)) for c, m in zip(candidates, matches, strict=True)],
-        None if picked is None else candidates[picked].name,
-        candidates[best].name,
-    )
-    if picked is None or matches[picked].score < matches[best].score - PICK_MARGIN:
-        picked = best
-    return candidates[picked] if matches[picked].accepted else None
-
-
-def subject_candidates(request: str, intent: Intent, evidence: list[Evidence]) -> list[Candidate]:
-    """The titles of the description's top hits, the analysis's names that some evidence names,
-    then every other query's top hit; one per name. Titles that name nothing and guesses that
-    only restate the request are left out."""
-    description = intent.subject.strip()
-    ranked = sorted(evidence, key=lambda item: item.score, reverse=True)
-    own_hits = [item for item in ranked if item.query == description][:DESCRIPTION_HITS]
-    candidates = [Candidate(item.title, item) for item in own_hits[:1]]
-    for name in intent.candidate_names:
-        source = naming_evidence(name, ranked)
-        if source is not None and not is_junk_name(name, request, description):
-            title_named = same_name(source.title, name)
-            candidates.append(Candidate(source.title if title_named else name.strip(), source))
-    candidates += [Candidate(item.title, item) for item in own_hits[1:]]
-    tops: dict[str, Evidence] = {}
-    for item in ranked:
-        tops.setdefault(item.query, item)
-    candidates += [Candidate(item.title, item) for item in tops.values()]
-    unique: dict[str, Candidate] = {}
-    for candidate in candidates:
-        if not names_nothing(candidate.name):
-            unique.setdefault(candidate.name.casefold(), candidate)
-    return list(unique.values())[:MAX_CANDIDATES]
-
-
-def naming_evidence(name: str, evidence: list[Evidence]) -> Evidence | None:
-    """The evidence that names `name`: by its title first, else by its text."""
-    for item in evidence:
-        if same_name(item.title, name):
-            return item
-    pattern = re.compile(rf"(?<!\w){re.escape(name.strip())}(?!\w)", re.IGNORECASE)
-    return next((item for item in evidence if pattern.search(item.content)), None)
-
-
-def same_name(title: str, name: str) -> bool:
-    """True when a title and a name are the same words, ignoring case and a leading article."""
-    return bool(title.strip()) and _bare(title) == _bare(name)
-
-
-def _bare(name: str) -> str:
-    words = re.findall(r"\w+", name.casefold())
-    return " ".join(words[1:] if words[:1] in (["the"], ["a"], ["an"]) else words)
-
-
-def names_nothing(name: str) -> bool:
-    """True for empty names, stop words only, and placeholders such as 'unknown'."""
-    return not key_words(name) or _bare(name) in JUNK_NAMES
-
-
-def is_junk_name(name: str, request: str, description: str) -> bool:
-    """True for a guessed name that names nothing or restates the request or description."""
-    return names_nothing(name) or _bare(name) in (_bare(request), _bare(description))
-
-
-def choose(chat_model: BaseChatModel, intent: Intent, candidates: list[Candidate]) -> int | None:
-    """The index of the model's pick; None for 'none' or when it gives no valid number."""
-    listing = "\n".join(
-        f"{number}. {candidate.name}: {snippet(candidate.evidence.content)}"
-        for number, candidate in enumerate(candidates, start=1)
-    )
-    message = f"Entries:\n{listing}\n0. none of these\n\nWhich entry defines: {intent.subject}?"
-    try:
-        reply = invoke_structured(
-            chat_model,
-            SubjectChoiceReply,
-            [SystemMessage(content=CHOICE_INSTRUCTIONS), HumanMessage(content=message)],
-        )
-    except StructuredOutputError as error:
-        logger.info("no subject chosen: %s", error)
-        return None
-    return reply.choice - 1 if 0 < reply.choice <= len(candidates) else None
-
-
-def snippet(text: str) -> str:
-    """The start of a text, cut at a word boundary."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= SNIPPET_CHARS else flat[:SNIPPET_CHARS].rsplit(" ", 1)[0] + "..."
-
-
-def evidence_text(evidence: Evidence) -> str:
-    return f"{evidence.title}. {evidence.content}"
-
-
-def match(description: str, evidence: Evidence) -> Match:
-    """How well one piece of evidence matches the description; MiniLM only when the words do
-    not already settle it."""
-    overlap = word_share(description, evidence_text(evidence))
-    if overlap >= MIN_DESCRIPTION_OVERLAP:
-        return Match(overlap)
-    similarities = embedding_similarities(description, [evidence_text(evidence)])
-    return Match(overlap, similarities[0] if similarities else None)
-
-
-def description_matches(description: str, candidates: list[Candidate]) -> list[Match]:
-    """How well each candidate's evidence matches the description (one MiniLM batch)."""
-    texts = [evidence_text(candidate.evidence) for candidate in candidates]
-    similarities = embedding_similarities(description, texts) or [None] * len(texts)
-    return [
-        Match(word_share(description, text), similarity)
-        for text, similarity in zip(texts, similarities, strict=True)
-    ]
-
-
-def embedding_similarities(text: str, others: list[str]) -> list[float] | None:
-    """Cosine similarity of `text` to each of `others` (MiniLM); None when it cannot load."""
-    from contextgen.memory.embeddings import default_embedding_function
-
-    try:
-        vectors = default_embedding_function().encode([text, *others])
-    except BackendUnavailable as error:
-        logger.info("similarity check without embeddings: %s", error)
-        return None
-    return [float(vectors[0] @ vector) for vector in vectors[1:]]
-
-
-def naming_fact(subject: Candidate) -> Fact:
-    """The first fact of a grounded prompt: the subject's name, citing what named it."""
-    return Fact(statement=f"{SUBJECT_FACT_PREFIX} {subject.name}.", source=subject.evidence.source)
 
 
 def key_words(text: str) -> list[str]:
@@ -361,17 +146,17 @@ def visual_phrases(text: str, name: str = "") -> list[str]:
 
 
 def looks_from_evidence(
-    subject: Candidate, facts: list[Fact], request: str, chars: int
+    evidence: Evidence, name: str, facts: list[Fact], request: str, chars: int
 ) -> list[Fact]:
     """Phrases about looks from the first `chars` of the subject's evidence, as facts citing it:
     as many as the sourced facts lack to reach `PROMPT_FACTS`, none that the request or a fact
     already says."""
     wanted = PROMPT_FACTS - len(sourced_facts(facts))
     found: list[Fact] = []
-    for phrase in visual_phrases(subject.evidence.content[:chars], subject.name):
-        fact = Fact(statement=phrase, source=subject.evidence.source)
+    for phrase in visual_phrases(evidence.content[:chars], name):
+        fact = Fact(statement=phrase, source=evidence.source)
         known = [*facts, *found]
-        if len(found) < wanted and adds_to(f"{request} {subject.name}", fact) and not any(
+        if len(found) < wanted and adds_to(f"{request} {name}", fact) and not any(
             carried(other.statement, phrase) for other in known
         ):
             found.append(fact)

@@ -13,15 +13,8 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from contextgen.graphs.context import Context
 from contextgen.graphs.state import AgentState, Evidence, Fact, Memory, PromptPackage, current_round
-from contextgen.nodes.grounding import (
-    Candidate,
-    PromptParts,
-    adds_to,
-    looks_from_evidence,
-    naming_fact,
-    resolve_subject,
-    supported,
-)
+from contextgen.nodes.grounding import PromptParts, adds_to, looks_from_evidence, supported
+from contextgen.nodes.subject import Candidate, naming_fact, resolve_subject
 from contextgen.nodes.time_zones import time_zone_conclusion
 from contextgen.tools.backends import backends_for
 from contextgen.tools.structured_output import invoke_structured
@@ -102,7 +95,9 @@ def synthesize_prompt(state: AgentState, runtime: Runtime[Context]) -> dict:
         facts = [fact for fact in facts if fact.source != "reasoning"]
         facts.append(Fact(statement=worked_out, source="reasoning"))
     if subject is not None:
-        looks = looks_from_evidence(subject, facts, state["request"], SUBJECT_SOURCE_CHARS)
+        looks = looks_from_evidence(
+            subject.evidence, subject.name, facts, state["request"], SUBJECT_SOURCE_CHARS
+        )
         facts = [naming_fact(subject), *facts, *looks]
     prompt = reply.prompt.strip()
     notices = []

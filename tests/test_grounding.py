@@ -11,17 +11,14 @@ from langgraph.runtime import Runtime
 
 from contextgen.graphs.state import Evidence, Fact, Intent
 from contextgen.nodes.analyze_intent import normalize_intent
-from contextgen.nodes.grounding import (
+from contextgen.nodes.grounding import PromptParts, adds_to, supported, visual_phrases
+from contextgen.nodes.subject import (
     PICK_MARGIN,
     Candidate,
-    PromptParts,
-    adds_to,
     description_matches,
     match,
     resolve_subject,
     subject_candidates,
-    supported,
-    visual_phrases,
 )
 from contextgen.nodes.synthesize_prompt import synthesize_prompt
 from contextgen.tools.backends import Backends, use_backends
