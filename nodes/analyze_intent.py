@@ -12,11 +12,14 @@ from pydantic import BaseModel, Field, StringConstraints
 from contextgen.graphs.context import Context
 from contextgen.graphs.state import AgentState, Intent
 from contextgen.nodes.grounding import key_words
+from contextgen.nodes.request_text import reads_request
 from contextgen.nodes.subject import is_junk_name
 from contextgen.tools.backends import backends_for
 from contextgen.tools.structured_output import invoke_structured
 
-MAX_QUERIES = 3
+MAX_QUERIES = 3  # the model's own queries
+MAX_SEARCHES = 4  # with the description, the request and the candidate names
+MAX_QUERY_CHARS = 300  # a long request searches by its start (search APIs cap query length)
 
 INTENT_INSTRUCTIONS = """You prepare image requests for a text-to-image model that knows nothing
 beyond the words it is given. Read the request and answer in JSON.
@@ -76,6 +79,7 @@ class IntentReply(BaseModel):
     stated_preferences: list[ShortText] = Field(max_length=3)
 
 
+@reads_request  # checks the request, cuts an over-long one, names emoji (notices)
 def analyze_intent(state: AgentState, runtime: Runtime[Context]) -> dict:
     """Turn the request (and any clarification) into an `Intent` and the first search queries."""
     runtime.stream_writer({"node": "analyze_intent", "message": "analysing the request"})
@@ -95,8 +99,9 @@ def normalize_intent(intent: Intent, request: str) -> Intent:
     """Hold the model's answer to what it can mean.
 
     A search route always searches the subject's own description first (queries about the
-    scene find nothing about the subject), then each candidate name no query holds yet, then
-    the model's queries; other routes search nothing. Candidate names that name nothing
+    scene find nothing about the subject), then the request itself (the description is the
+    model's and may miss the words that find it), then each candidate name no query holds
+    yet, then the model's queries; other routes search nothing. Candidate names that name nothing
     ("unknown", the description itself) are dropped. Ambiguity needs a question; a stated
     preference must be in the user's own words (small models copy the examples).
     """
@@ -108,20 +113,28 @@ def normalize_intent(intent: Intent, request: str) -> Intent:
         if not is_junk_name(name, request, subject)
     ]
     queries = [q.strip() for q in intent.search_queries if q.strip()] or intent.knowledge_gaps
+    queries = queries[:MAX_QUERIES]
     unchecked = [
         name for name in candidates if not any(name.lower() in q.lower() for q in queries)
     ]
-    queries = [subject if key_words(subject) else "", *unchecked, *queries] if needs_search else []
+    own = [text for text in (subject, query_text(request)) if key_words(text)]
+    queries = [*own, *unchecked, *queries] if needs_search else []
     return intent.model_copy(
         update={
             "candidate_names": candidates,
-            "search_queries": distinct(q for q in queries if q)[:MAX_QUERIES],
+            "search_queries": distinct(q for q in queries if q)[:MAX_SEARCHES],
             "ambiguous": intent.ambiguous and bool(intent.clarifying_question.strip()),
             "stated_preferences": [
                 text for text in intent.stated_preferences if said_in(text, request)
             ],
         }
     )
+
+
+def query_text(text: str) -> str:
+    """The text as one search query: at most `MAX_QUERY_CHARS`, cut at a word boundary."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= MAX_QUERY_CHARS else flat[:MAX_QUERY_CHARS].rsplit(" ", 1)[0]
 
 
 def distinct(texts: Iterable[str]) -> list[str]:

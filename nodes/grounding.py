@@ -191,7 +191,7 @@ class PromptParts:
         not describe the subject), carries every reasoning conclusion and `PROMPT_FACTS` sourced
         facts (or all, when there are fewer), and says nothing only an unsupported statement
         said."""
-        if self.name and not carried(prompt, self.name):
+        if self.name and not names(prompt, self.name):
             return False
         scene = new_words(self.request, f"{self.name} {self.described}")
         if scene and word_share(" ".join(scene), prompt) < SCENE_SHARE:
@@ -208,12 +208,40 @@ class PromptParts:
         return sum(carried(prompt, fact.statement) for fact in visual) >= needed
 
     def composed(self) -> str:
-        """The name, up to three sourced facts, the reasoning conclusions, then the request
-        itself (its scene and style)."""
-        name = self.name[:1].upper() + self.name[1:]
-        phrases = [fact.statement.strip().rstrip(".") for fact in sourced_facts(self.facts)[:3]]
-        phrases += [
-            fact.statement.strip().rstrip(".") for fact in self.facts if fact.source == "reasoning"
+        """'<Name>: <up to three sourced facts>. <Reasoning conclusions>. <The request>.': the
+        subject and its looks first, then the request itself (its scene and style)."""
+        phrases = [
+            without_name(fact.statement, self.name) for fact in sourced_facts(self.facts)[:3]
         ]
-        request = self.request.strip().rstrip(".")
-        return ", ".join(part for part in [name, *phrases, request] if part)
+        looks = ", ".join(phrase for phrase in phrases if phrase)
+        subject = f"{self.name}: {looks}" if self.name and looks else self.name or looks
+        conclusions = [fact.statement for fact in self.facts if fact.source == "reasoning"]
+        return " ".join(sentence(part) for part in [subject, *conclusions, self.request] if part)
+
+
+def names(prompt: str, name: str) -> bool:
+    """True when the prompt holds every key word of the name, as it is or as a plural ('The
+    Starry Night' is not named by 'stars' and 'night')."""
+    wanted = key_words(name)
+    if not wanted:
+        return carried(prompt, name)
+    held = set(re.findall(r"\w+", prompt.casefold()))
+    return all(held & {word, f"{word}s", f"{word}es", word.removesuffix("s")} for word in wanted)
+
+
+def without_name(phrase: str, name: str) -> str:
+    """A phrase without the name it starts with ('Petra, originally known as Raqmu' ->
+    'originally known as Raqmu'); empty when it is only the name."""
+    phrase = phrase.strip().rstrip(".")
+    bare = re.sub(r"^(?:the|a|an)\s+", "", name.strip(), flags=re.IGNORECASE)
+    if bare:
+        phrase = re.sub(
+            rf"^(?:(?:the|a|an)\s+)?{re.escape(bare)}\b[\s,:;-]*", "", phrase, flags=re.IGNORECASE
+        )
+    return phrase.strip()
+
+
+def sentence(text: str) -> str:
+    """The text as a sentence: a capital first letter and a full stop."""
+    text = text.strip().rstrip(".,;: ")
+    return f"{text[:1].upper()}{text[1:]}." if text else ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from itertools import zip_longest
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -23,8 +24,8 @@ from contextgen.tools.structured_output import StructuredOutputError, invoke_str
 
 logger = logging.getLogger(__name__)
 
-MAX_CANDIDATES = 5
-DESCRIPTION_HITS = 3  # top hits of the description's own query offered as candidates
+MAX_CANDIDATES = 6
+OWN_HITS = 4  # top hits of the subject's own queries (description, request) offered as candidates
 SNIPPET_CHARS = 140
 # Calibrated in tests/test_grounding.py on Wikipedia summaries: the article a description
 # points at shares at least half its content words, or sits this close in MiniLM space;
@@ -107,28 +108,51 @@ def resolve_subject(
 
 
 def subject_candidates(request: str, intent: Intent, evidence: list[Evidence]) -> list[Candidate]:
-    """The titles of the description's top hits, the analysis's names that some evidence names,
-    then every other query's top hit; one per name. Titles that name nothing and guesses that
-    only restate the request are left out."""
+    """The titles of the subject's own top hits (its description's and the request's), the
+    analysis's names that some evidence names, then every other query's top hit; one per name.
+    Titles that name nothing and guesses that only restate the request are left out."""
     description = intent.subject.strip()
     ranked = sorted(evidence, key=lambda item: item.score, reverse=True)
-    own_hits = [item for item in ranked if item.query == description][:DESCRIPTION_HITS]
-    candidates = [Candidate(item.title, item) for item in own_hits[:1]]
+    own = own_hits(ranked, (description, request))
+    candidates = [titled(item) for item in own[:1]]
     for name in intent.candidate_names:
         source = naming_evidence(name, ranked)
         if source is not None and not is_junk_name(name, request, description):
-            title_named = same_name(source.title, name)
-            candidates.append(Candidate(source.title if title_named else name.strip(), source))
-    candidates += [Candidate(item.title, item) for item in own_hits[1:]]
+            candidates.append(
+                titled(source) if same_name(source.title, name) else Candidate(name.strip(), source)
+            )
+    candidates += [titled(item) for item in own[1:]]
     tops: dict[str, Evidence] = {}
     for item in ranked:
         tops.setdefault(item.query, item)
-    candidates += [Candidate(item.title, item) for item in tops.values()]
+    candidates += [titled(item) for item in tops.values()]
     unique: dict[str, Candidate] = {}
     for candidate in candidates:
         if not names_nothing(candidate.name):
             unique.setdefault(candidate.name.casefold(), candidate)
     return list(unique.values())[:MAX_CANDIDATES]
+
+
+def own_hits(ranked: list[Evidence], queries: tuple[str, ...]) -> list[Evidence]:
+    """The best `OWN_HITS` hits of the subject's own queries, taken in turn (the first query's
+    best, the second's best, the first's second, ...), each source once."""
+    lists = [[item for item in ranked if item.query == query] for query in dict.fromkeys(queries)]
+    turns = (item for rank in zip_longest(*lists) for item in rank if item is not None)
+    unique: dict[str, Evidence] = {}
+    for item in turns:
+        unique.setdefault(item.source, item)
+    return list(unique.values())[:OWN_HITS]
+
+
+def titled(evidence: Evidence) -> Candidate:
+    """A candidate named by its evidence's title, without a disambiguation in brackets
+    ("Kiwi (bird)" -> "Kiwi")."""
+    return Candidate(display_name(evidence.title), evidence)
+
+
+def display_name(title: str) -> str:
+    """A title without a trailing bracketed disambiguation; the title itself if that is all."""
+    return re.sub(r"\s*\([^()]*\)\s*$", "", title).strip() or title.strip()
 
 
 def naming_evidence(name: str, evidence: list[Evidence]) -> Evidence | None:

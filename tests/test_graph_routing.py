@@ -23,6 +23,12 @@ from tests.fakes import (
 )
 
 
+FIRST_ROUND_QUERIES = [
+    "semiaquatic egg-laying mammal", "the egg-laying mammal of eastern Australia",
+    "egg-laying mammal Australia",
+]
+
+
 def run(context, backends, request="the egg-laying mammal of eastern Australia", **kwargs):
     with use_backends(backends):
         return build_graph(**kwargs).invoke({"request": request}, context=context)
@@ -51,10 +57,9 @@ def test_prompt_problem_loops_to_synthesis_with_critique(context, fake_backends)
     ]
     second_synthesis = [m for name, m in backends.chat_model.calls if name == "SynthesisReply"][1]
     assert "wrong animal" in second_synthesis[-1].content
-    # The subject's own description and the model's query, once each: no new research.
-    assert sorted(backends.search.queries) == [
-        "egg-laying mammal Australia", "semiaquatic egg-laying mammal"
-    ]
+    # The subject's own searches (description, request) and the model's query, once each: no
+    # new research.
+    assert sorted(backends.search.queries) == sorted(FIRST_ROUND_QUERIES)
 
 
 def test_knowledge_problem_sends_new_queries(context, fake_backends):
@@ -65,8 +70,8 @@ def test_knowledge_problem_sends_new_queries(context, fake_backends):
         ],
     )
     result = run(context, backends)
-    first_round, second_round = backends.search.queries[:2], backends.search.queries[2:]
-    assert sorted(first_round) == ["egg-laying mammal Australia", "semiaquatic egg-laying mammal"]
+    first_round, second_round = backends.search.queries[:3], backends.search.queries[3:]
+    assert sorted(first_round) == sorted(FIRST_ROUND_QUERIES)
     assert second_round == ["platypus bill mammal"]
     assert [v.next_step for v in result["verdicts"]] == ["research", "finish"]
     assert result["accepted"] is True

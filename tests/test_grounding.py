@@ -11,7 +11,7 @@ from langgraph.runtime import Runtime
 
 from contextgen.graphs.state import Evidence, Fact, Intent
 from contextgen.nodes.analyze_intent import normalize_intent
-from contextgen.nodes.grounding import PromptParts, adds_to, supported, visual_phrases
+from contextgen.nodes.grounding import PromptParts, adds_to, sentence, supported, visual_phrases
 from contextgen.nodes.subject import (
     PICK_MARGIN,
     Candidate,
@@ -294,26 +294,71 @@ def test_a_prompt_must_carry_the_reasoning_conclusion():
 
 def test_the_composed_prompt_is_name_facts_and_the_request():
     assert TAJ.composed() == (
-        "Taj Mahal, ivory-white marble mausoleum, set in formal gardens, the mausoleum a Mughal "
-        "emperor built in Agra for his wife, at sunrise"
+        "Taj Mahal: ivory-white marble mausoleum, set in formal gardens. The mausoleum a Mughal "
+        "emperor built in Agra for his wife, at sunrise."
     )
     unnamed = PromptParts("", [MARBLE], f"{TAJ_REQUEST}.")
-    assert unnamed.composed() == f"ivory-white marble mausoleum, {TAJ_REQUEST}"
+    assert unnamed.composed() == "Ivory-white marble mausoleum. The" + f"{TAJ_REQUEST}."[3:]
     named_by_a_text = PromptParts("grey crowned crane", [], "the bird on the flag of Uganda")
-    assert named_by_a_text.composed() == "Grey crowned crane, the bird on the flag of Uganda"
+    assert named_by_a_text.composed() == "Grey crowned crane. The bird on the flag of Uganda."
+
+
+def test_a_composed_prompt_does_not_repeat_the_name_a_fact_starts_with():
+    facts = [Fact(statement="Petra, originally known as Raqmu", source="u"),
+             Fact(statement="Petra", source="u"), Fact(statement="rose-red sandstone", source="u")]
+    parts = PromptParts("Petra", facts, "the rose-red city carved into cliffs, as a painting")
+    assert parts.composed() == (
+        "Petra: originally known as Raqmu, rose-red sandstone. The rose-red city carved into "
+        "cliffs, as a painting."
+    )
+
+
+@pytest.mark.parametrize(
+    ("prompt", "named"),
+    [
+        ("a swirling sky full of glowing stars over a sleeping village at night", False),
+        ("The Starry Night: a swirling sky over a sleeping village", True),
+        ("a swirling starry night sky over a sleeping village", True),
+    ],
+)
+def test_the_name_counts_only_when_all_its_words_are_in_the_prompt(prompt, named):
+    parts = PromptParts("The Starry Night", [], "a swirling sky over a sleeping village")
+    assert parts.held_by(prompt) is named
+
+
+def test_candidates_are_named_by_titles_without_their_disambiguation():
+    description = "the flightless nocturnal bird of New Zealand"
+    evidence = [hit("Kiwi (bird)", "Kiwi are flightless birds endemic to New Zealand.",
+                    description)]
+    intent = Intent(subject=description, route="search")
+    assert [c.name for c in subject_candidates(description, intent, evidence)] == ["Kiwi"]
+
+
+def test_the_requests_own_hits_are_candidates_in_turn_with_the_descriptions():
+    request = "rows of clay lamps on a doorstep for the Hindu festival of lights, at night"
+    description = "clay oil lamps"
+    evidence = [
+        hit("Clay", "Clay is a fine-grained soil.", description, 1.0),
+        hit("Oil lamp", "An oil lamp burns oil.", description, 0.9),
+        hit("Diwali", "Diwali is the Hindu festival of lights.", request, 0.8),
+        hit("Rangoli", "Rangoli is an art form.", request, 0.7),
+    ]
+    intent = Intent(subject=description, route="search")
+    names = [c.name for c in subject_candidates(request, intent, evidence)]
+    assert names[:4] == ["Clay", "Diwali", "Oil lamp", "Rangoli"]
 
 
 @pytest.mark.parametrize(
     ("route", "queries", "candidates", "expected"),
     [
         ("search", ["swimming in a creek at dawn"], [],
-         [DESCRIPTION, "swimming in a creek at dawn"]),
-        ("search", ["q1", "q2"], ["unknown", "platypus"], [DESCRIPTION, "platypus", "q1"]),
-        ("search_then_reason", [DESCRIPTION.upper()], [], [DESCRIPTION]),
+         [DESCRIPTION, REQUEST, "swimming in a creek at dawn"]),
+        ("search", ["q1", "q2"], ["unknown", "platypus"], [DESCRIPTION, REQUEST, "platypus", "q1"]),
+        ("search_then_reason", [DESCRIPTION.upper()], [], [DESCRIPTION, REQUEST]),
         ("reason", ["q1"], ["platypus"], []),
     ],
 )
-def test_a_search_route_always_searches_the_description_first(route, queries, candidates,
+def test_a_search_route_searches_the_description_and_the_request_first(route, queries, candidates,
                                                                   expected):
     intent = Intent(subject=DESCRIPTION, route=route, search_queries=queries,
                     candidate_names=candidates)
@@ -381,7 +426,7 @@ def test_a_prompt_that_restates_the_request_is_composed_from_the_verified_parts(
     update, _ = run_synthesis(evidence, reply)
     package = update["prompt_package"]
     # the one verified fact, one more from the subject's source, the request, the style
-    assert package.prompt == f"Platypus, duck-like bill, dense brown fur, {REQUEST}"
+    assert package.prompt == f"Platypus: duck-like bill, dense brown fur. {sentence(REQUEST)}"
     assert package.subject == "Platypus"
     assert "Dropped 2 fact(s)" in update["notices"][0]
 
@@ -399,7 +444,7 @@ def test_with_a_subject_facts_come_from_its_own_source_and_the_prompt_keeps_the_
     assert [f.statement for f in package.facts][1:] == ["duck-like bill", "dense brown fur"]
     assert "Dropped 1 fact(s)" in update["notices"][0]
     # the model left out "swimming in a creek at dawn": composed
-    assert package.prompt == f"Platypus, duck-like bill, dense brown fur, {REQUEST}"
+    assert package.prompt == f"Platypus: duck-like bill, dense brown fur. {sentence(REQUEST)}"
 
 
 def test_no_subject_is_named_when_no_evidence_names_one(run_synthesis):
@@ -420,7 +465,7 @@ def test_a_prompt_carrying_what_no_source_supports_is_composed_from_what_they_do
     assert [f.statement for f in package.facts] == [
         "The subject is: Platypus.", "duck-like bill", "dense brown fur"
     ]
-    assert package.prompt == f"Platypus, duck-like bill, dense brown fur, {REQUEST}"
+    assert package.prompt == f"Platypus: duck-like bill, dense brown fur. {sentence(REQUEST)}"
 
 
 def test_a_reasoning_conclusion_reaches_the_prompt(run_synthesis):
@@ -431,7 +476,7 @@ def test_a_reasoning_conclusion_reaches_the_prompt(run_synthesis):
                               subject="ice cube on a hot frying pan")
     package = update["prompt_package"]
     assert [(f.statement, f.source) for f in package.facts] == [(conclusion, "reasoning")]
-    assert package.prompt == f"{conclusion}, {request}"
+    assert package.prompt == f"{sentence(conclusion)} {sentence(request)}"
 
 
 def test_a_time_zone_worked_out_in_code_stands_in_for_the_models_conclusion(run_synthesis):

@@ -61,7 +61,7 @@ def test_analyze_intent_returns_intent_and_queries(runtime, backends, events):
     with backends(chat_model=chat):
         update = analyze_intent({"request": "the egg-laying mammal"}, runtime)
     assert update["intent"].route == "search"
-    assert update["queries"] == ["semiaquatic egg-laying mammal", "q1", "q2"]
+    assert update["queries"] == ["semiaquatic egg-laying mammal", "the egg-laying mammal", "q1", "q2"]
     assert events[0]["node"] == "analyze_intent"
 
 
@@ -113,9 +113,9 @@ def test_normalize_intent_keeps_route_and_queries_consistent(route, queries, gap
         ("search", ["pastry Mid-Autumn Festival"], ["mooncake", " "],
          ["festival pastry", "mooncake", "pastry Mid-Autumn Festival"]),
         ("search", ["q1", "Mooncake filling", "q3"], ["mooncake"],
-         ["festival pastry", "q1", "Mooncake filling"]),
+         ["festival pastry", "q1", "Mooncake filling", "q3"]),
         ("search", ["q1", "q2"], ["crowned crane", "stork"],
-         ["festival pastry", "crowned crane", "stork"]),
+         ["festival pastry", "crowned crane", "stork", "q1"]),
         ("search", ["festival pastry", "q2"], [], ["festival pastry", "q2"]),
         ("search", ["q1"], [], ["festival pastry", "q1"]),
         ("reason", [], ["mooncake"], []),
@@ -381,7 +381,7 @@ def test_synthesis_names_the_sourced_subject_and_cleans_negative_prompt(runtime,
         update = synthesize_prompt(state, runtime)
     package = update["prompt_package"]
     # the model's prompt left out the name: composed from the name and the request's scene
-    assert package.prompt == "Platypus, the egg-laying mammal swimming in a creek at dawn"
+    assert package.prompt == "Platypus. The egg-laying mammal swimming in a creek at dawn."
     assert package.facts[0].statement == "The subject is: Platypus."
     assert package.facts[0].source == "https://w/Platypus"
     assert package.negative_prompt == "blurry, dark"
