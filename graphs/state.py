@@ -15,7 +15,8 @@ from pydantic import BaseModel, Field, TypeAdapter
 from typing_extensions import TypedDict
 
 # The longest request the agent reads: longer ones are refused by the CLI and cut (with a
-# notice) by the graph, so a pasted document cannot overflow a small model's context.
+# notice) by the graph (nodes/request_text.py), so a pasted document cannot overflow a small
+# model's context.
 MAX_REQUEST_CHARS = 2000
 
 Route = Literal["direct", "reason", "search", "search_then_reason"]
@@ -163,7 +164,12 @@ class ValidatedValue(LastValue):
 
 
 class InputState(TypedDict, total=False):
-    """What a caller gives: the request, and optionally who asks and reference images."""
+    """What a caller gives: the request, and optionally who asks and reference images.
+
+    The first node reads the request (nodes/request_text.py): missing, not text, blank or only
+    punctuation is an error that says what to send; over `MAX_REQUEST_CHARS` it is cut, and
+    symbols only (emoji) are read as their names, each with a notice.
+    """
 
     request: str
     user_id: str

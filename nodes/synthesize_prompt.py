@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from contextgen.graphs.context import Context
 from contextgen.graphs.state import AgentState, Evidence, Fact, Memory, PromptPackage, current_round
 from contextgen.nodes.grounding import PromptParts, adds_to, looks_from_evidence, supported
+from contextgen.nodes.request_text import names_subject, split_terms, word_count
 from contextgen.nodes.subject import Candidate, naming_fact, resolve_subject
 from contextgen.nodes.time_zones import time_zone_conclusion
 from contextgen.tools.backends import backends_for
@@ -148,17 +149,14 @@ def select_evidence(evidence: list[Evidence], subject: Candidate | None = None) 
     return list(selected.values())[:MAX_EVIDENCE]
 
 
-def clean_negative_prompt(negative_prompt: str, name: str) -> str:
-    """Distinct short comma-separated terms, without any that would exclude the subject itself
-    (small models run on into sentences)."""
-    name = name.strip().lower()
-    terms = (term.strip() for term in negative_prompt.split(","))
+def clean_negative_prompt(negative_prompt: str, *subjects: str) -> str:
+    """Distinct short terms (small models run on into sentences), without any that would
+    exclude the subject: `subjects` are its names, compared in any script (request_text)."""
     kept = [
         term
-        for term in terms
-        if term
-        and len(term.split()) <= MAX_NEGATIVE_TERM_WORDS
-        and not (name and (name in term.lower() or term.lower() in name))
+        for term in split_terms(negative_prompt)
+        if word_count(term) <= MAX_NEGATIVE_TERM_WORDS
+        and not any(names_subject(term, subject) for subject in subjects)
     ]
     return ", ".join(dict.fromkeys(kept))
 

@@ -14,6 +14,7 @@ from contextgen.commands import UsageError, writable_folder
 from contextgen.graphs.context import Context
 from contextgen.graphs.image_agent import build_graph
 from contextgen.graphs.state import MAX_REQUEST_CHARS
+from contextgen.nodes.request_text import RequestError, read_request
 from contextgen.progress_display import ProgressDisplay
 from contextgen.run_record import RUN_FILE, RUN_FOLDER_KEY, RunSummary, write_run_files
 from contextgen.runner import RunOutcome, run_agent
@@ -49,6 +50,11 @@ def run_generate(args: argparse.Namespace) -> int:
             f"the request is {len(args.request):,} characters; at most {MAX_REQUEST_CHARS:,} are "
             "read: shorten it, and put background documents in the corpus (contextgen corpus add)"
         )
+    if args.request:
+        try:
+            read_request(args.request)  # what the graph would refuse: symbols with no names
+        except RequestError as error:
+            raise UsageError(str(error)) from None
     if args.answer and not args.thread:
         raise UsageError("--answer needs --thread ID: the run whose question you answer")
     for reference in args.reference:
