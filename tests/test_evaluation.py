@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
+from contextgen.checkpoints import open_sqlite_checkpointer
 from contextgen.cli import main
 from contextgen.evaluation.closure import (
     ClosureJudge,
@@ -24,7 +26,7 @@ from contextgen.evaluation.closure import (
     keyword_hit,
     sourced_visual_facts,
 )
-from contextgen.evaluation.harness import EvalHarness, EvalOptions, read_results
+from contextgen.evaluation.harness import EvalHarness, EvalOptions, read_results, result_key
 from contextgen.evaluation.image_score import (
     WISE_GROUP_WEIGHTS,
     weighted_overall,
@@ -33,6 +35,8 @@ from contextgen.evaluation.image_score import (
 )
 from contextgen.evaluation.items import AnswerKey, EvalItem, ItemFormatError, load_items
 from contextgen.evaluation.summary import scaling_curve, summarize, write_reports
+from contextgen.graphs.image_agent import build_graph
+from contextgen.graphs.state import Verdict
 from contextgen.tools.backends import Backends
 from tests.fakes import (
     PLATYPUS_HIT,
@@ -368,8 +372,8 @@ def test_rerun_skips_finished_items_and_retries_failures(context, tmp_path):
     (out / "results.jsonl").write_text("\n".join([json.dumps(failed), lines[1]]) + "\n")
     backends = fake_backends(context)
     again = harness(context, out, backends=backends, options=EvalOptions(limit=2))
-    assert [(i.id, arm, repeat) for i, arm, repeat in again.pending(items)] == [
-        (failed["id"], "agent", 1)]
+    assert [(i.id, arm, repeat, n) for i, arm, repeat, n in again.pending(items)] == [
+        (failed["id"], "agent", 1, 1)]
     again.run(items)
     assert len(backends.chat_model.seen) > 0
     assert all(not r["error"] for r in read_results(out / "results.jsonl"))
@@ -394,6 +398,92 @@ def test_workers_evaluate_concurrently_with_same_results(context, tmp_path):
     records = harness(context, tmp_path / "e",
                       options=EvalOptions(baseline=True, workers=3)).run(load_items(SAMPLE))
     assert len(records) == 16 and all(r["error"] is None for r in records)
+
+
+class CandidateJudge:
+    """Scores an image by its candidate number (`scores`); never accepts, so every round runs."""
+
+    def __init__(self, scores: dict[int, float]):
+        self.scores = scores
+
+    def judge(self, request, package, image, references=()) -> Verdict:
+        return Verdict(round=image.round, score=self.scores[image.candidate], accepted=False,
+                       problem="prompt", issues=["not yet"])
+
+
+# `fake_backends` as a test argument is tests/conftest.py's fixture (fakes for every backend).
+
+
+def test_candidate_counts_run_apart_record_cost_and_resume(context, fake_backends, tmp_path,
+                                                          monkeypatch):
+    monkeypatch.setenv("CONTEXTGEN_CANDIDATES", "4")  # never overrides a count the eval asks for
+    context = replace(context, max_rounds=2)
+    out = tmp_path / "eval"
+    items = load_items(SAMPLE)[:2]
+    backends = fake_backends(judge=CandidateJudge({1: 0.5, 2: 0.7}))
+    options = EvalOptions(baseline=True, candidates=[2, 1])
+    records = harness(context, out, backends=backends, options=options).run(items)
+
+    assert sorted((r["id"], r["arm"], r["candidates"]) for r in records) == sorted(
+        [(i.id, "agent", n) for i in items for n in (1, 2)]
+        + [(i.id, "baseline", 1) for i in items])
+    agent = {(r["id"], r["candidates"]): r for r in records if r["arm"] == "agent"}
+    for item in items:
+        one, two = agent[item.id, 1], agent[item.id, 2]
+        # two rounds each: every candidate generated and judged, the best one's score kept
+        assert (one["images_generated"], one["images_judged"], one["round_scores"]) == (
+            2, 2, [0.5, 0.5])
+        assert (two["images_generated"], two["images_judged"], two["round_scores"]) == (
+            4, 4, [0.7, 0.7])
+        assert two["generate_seconds"] > 0 and two["judge_seconds"] > 0
+        assert Path(two["image"]).parent.name == f"{item.id}-candidates-2"
+        assert Path(one["image"]).parent.name == item.id
+    assert len({r["thread_id"] for r in agent.values()}) == 4
+    assert scaling_curve(records, "judge_score", 2, candidates=2) == [0.7, 0.7]
+
+    # a results file written before candidate counts existed: its lines are 1 candidate
+    results = out / "results.jsonl"
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    results.write_text("".join(
+        json.dumps({k: v for k, v in r.items() if (k, v) != ("candidates", 1)}) + "\n"
+        for r in lines))
+    assert harness(context, out, options=options).pending(items) == []
+    more = harness(context, out, options=EvalOptions(candidates=[1, 2, 4])).pending(items)
+    assert [(i.id, arm, n) for i, arm, _, n in more] == [(i.id, "agent", 4) for i in items]
+
+
+def test_workers_share_the_checkpointed_graph_one_result_per_run(context, fake_backends,
+                                                                 tmp_path, monkeypatch, capsys):
+    out = tmp_path / "eval"
+    items = load_items(SAMPLE)
+    options = EvalOptions(baseline=True, workers=4, repeats=2, candidates=[1, 2])
+    records = harness(context, out, backends=fake_backends(), options=options).run(items)
+
+    expected = [(i.id, arm, repeat, n) for i in items for repeat in (1, 2)
+                for arm, n in (("agent", 1), ("agent", 2), ("baseline", 1))]
+    lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert sorted(result_key(r) for r in lines) == sorted(expected)  # none lost or duplicated
+    assert len(records) == len(expected) and all(r["error"] is None for r in records)
+    agent = [r for r in lines if r["arm"] == "agent"]
+    assert len({r["thread_id"] for r in agent}) == len(agent)
+    saver = open_sqlite_checkpointer(str(out))  # the eval's own store, in its output folder
+    try:
+        graph = build_graph(checkpointer=saver)
+        for record in agent:
+            config = {"configurable": {"thread_id": record["thread_id"]}}
+            assert graph.get_state(config).values["prompt_package"].prompt == record[
+                "final_prompt"]
+            requests = {c.checkpoint["channel_values"].get("request", record["request"])
+                        for c in saver.list(config)}
+            assert requests == {record["request"]}  # each thread's checkpoints are its own
+    finally:
+        saver.conn.close()
+
+    monkeypatch.setenv("CONTEXTGEN_DATA_DIR", str(out))
+    assert main(["runs", "show", agent[0]["thread_id"]]) == 0
+    shown = capsys.readouterr().out
+    assert f"Run {agent[0]['thread_id']}: finished" in shown
+    assert f"Run folder: {Path(agent[0]['image']).parent}" in shown
 
 
 def test_results_record_overruled_verdicts_the_judge_and_grounding(context, tmp_path):
@@ -522,6 +612,50 @@ def test_summary_reports_keyword_hit_per_repeat_and_stability(tmp_path):
     for row in ("| 1 | 100.0% (2) |", "| 2 | 50.0% (2) |", "| **all repeats** | 75.0% (4) |",
                 "| **stable** | 50.0% (2) |"):
         assert row in repeats, row
+
+
+def _costed(item_id, candidates, closure, round_scores, images, wall, generate):
+    return {"id": item_id, "arm": "agent", "repeat": 1, "candidates": candidates,
+            "category": "cultural", "closure": closure, "keyword_hit": None,
+            "rounds": len(round_scores), "round_scores": round_scores, "image_score": None,
+            "images_generated": images, "images_judged": images, "wall_seconds": wall,
+            "generate_seconds": generate, "judge_seconds": 0.5, "llm_calls": 2,
+            "input_tokens": 900, "output_tokens": 100, "seconds_per_node": {}}
+
+
+def test_summary_shows_score_and_cost_per_candidate_count(tmp_path):
+    records = [
+        _costed("a", 1, True, [0.4, 0.6], 2, 10.0, 4.0),
+        _costed("b", 1, False, [0.5], 1, 6.0, 2.0),
+        _costed("a", 4, True, [0.8], 4, 12.0, 6.0),
+        _costed("b", 4, True, [0.7, 0.9], 8, 20.0, 12.0),
+    ]
+    summary = write_reports(records, tmp_path)
+    assert summary["candidates"][4]["judge_score"] == pytest.approx(0.85)
+    markdown = (tmp_path / "summary.md").read_text()
+    assert "The agent ran at 1, 4 candidates per round" in markdown
+    table = markdown.split("## Candidates per round (agent, means per item)")[1]
+    assert ("| candidates | n | judge score | WiScore | closure | images generated | images judged"
+            " | wall s | generate s | judge s | LLM calls | input tokens | output tokens | errors |"
+            ) in table
+    assert "| 1 | 2 | 0.550 | – | 50.0% | 1.5 | 1.5 | 8 | 3 | 0.5 | 2 | 900 | 100 | 0 |" in table
+    assert "| 4 | 2 | 0.850 | – | 100.0% | 6 | 6 | 16 | 9 | 0.5 | 2 | 900 | 100 | 0 |" in table
+    # within one round, the best score so far; items count once finished or not
+    assert scaling_curve(records, "judge_score", 2, candidates=1) == [0.45, 0.55]
+    assert scaling_curve(records, "judge_score", 2, candidates=4) == [0.75, 0.85]
+    assert (tmp_path / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    one_count = write_reports([r for r in records if r["candidates"] == 1], tmp_path)
+    assert list(one_count["candidates"]) == [1]
+    assert "Candidates per round" not in (tmp_path / "summary.md").read_text()
+
+
+@pytest.mark.parametrize("candidates", ["0", "1,x", "2,9", ","])
+def test_eval_refuses_candidate_counts_out_of_bounds(tmp_path, capsys, candidates):
+    code = main(["eval", str(SAMPLE), "--out", str(tmp_path / "o"), "--candidates", candidates])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == (
+        "contextgen: error: --candidates takes counts from 1 to 8 separated by commas, e.g. "
+        f"1,2,4; got {candidates!r}")
 
 
 @pytest.mark.parametrize("repeats", ["0", "11"])

@@ -30,6 +30,9 @@ def register(subcommands) -> None:
                         help="Let the agent recall and store memories (off: items independent).")
     parser.add_argument("--repeats", type=int, default=1,
                         help="Run every item N times (1 to 10) to see how stable verdicts are.")
+    parser.add_argument("--candidates",
+                        help="Images per round to run the agent at, e.g. 1,2,4: each count is a "
+                        "run of every item (default: CONTEXTGEN_CANDIDATES, else 1).")
     parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
     parser.set_defaults(run=run_eval)
 
@@ -48,6 +51,7 @@ def run_eval(args: argparse.Namespace) -> int:
         raise UsageError("--workers must be at least 1")
     if not 1 <= args.repeats <= MAX_REPEATS:
         raise UsageError(f"--repeats must be between 1 and {MAX_REPEATS}, got {args.repeats}")
+    candidates = candidate_counts(args.candidates) if args.candidates is not None else []
     try:
         items = load_items(args.file)
     except ItemFormatError as error:
@@ -55,7 +59,7 @@ def run_eval(args: argparse.Namespace) -> int:
     options = EvalOptions(
         baseline=args.baseline, limit=args.limit, workers=args.workers,
         categories=[c for c in (args.categories or "").split(",") if c.strip()],
-        use_memory=args.use_memory, repeats=args.repeats,
+        use_memory=args.use_memory, repeats=args.repeats, candidates=candidates,
     )
     if not select_items(items, options):
         raise UsageError(f"no items in {args.file} match --categories {args.categories}")
@@ -72,7 +76,9 @@ def run_eval(args: argparse.Namespace) -> int:
 
     records = harness.run(items, progress=progress)
     selected = {item.id for item in select_items(items, options)}
-    records = [r for r in records if str(r["id"]) in selected and r["repeat"] <= args.repeats]
+    counts = harness.candidate_counts
+    records = [r for r in records if str(r["id"]) in selected and r["repeat"] <= args.repeats
+               and (r["arm"] == "baseline" or r["candidates"] in counts)]
     summary = write_reports(records, out_dir, title=f"contextgen eval: {Path(args.file).name}")
     overall = summary["table"]["overall"]
     for arm in summary["arms"]:
@@ -80,9 +86,35 @@ def run_eval(args: argparse.Namespace) -> int:
         keyword = "" if row["keyword_hit"] is None else f", keyword hit {row['keyword_hit']:.0%}"
         image = "" if row["wiscore"] is None else f", WiScore {row['wiscore']:.3f}"
         print(f"{arm}: closure {row['closure']:.0%} of {row['n']}{keyword}{image}")
+    if len(counts) > 1:
+        for count, row in summary["candidates"].items():
+            score = "" if row["judge_score"] is None else f"judge score {row['judge_score']:.2f}, "
+            print(f"agent at {count} candidates: {score}closure {row['closure']:.0%}, "
+                  f"{row['images_generated'] or 0:g} images and {row['wall_seconds'] or 0:g} s "
+                  "per item")
     errors = sum(summary["cost"][arm]["errors"] for arm in summary["arms"])
     if errors:
         print(f"{errors} run(s) failed (see 'error' in results.jsonl); rerun to retry them.",
               file=sys.stderr)
     print(f"Wrote {out_dir / 'results.jsonl'}, {out_dir / SUMMARY_FILE}, {out_dir / PLOT_FILE}")
+    store = "" if context.database_url else f"CONTEXTGEN_DATA_DIR={out_dir} "
+    print(f"Inspect an agent run (its thread_id is in results.jsonl): {store}contextgen runs show "
+          "THREAD_ID", file=sys.stderr)
     return 0
+
+
+def candidate_counts(text: str) -> list[int]:
+    """`--candidates 1,2,4` as sorted distinct counts, each within Context's bounds."""
+    from dataclasses import fields
+
+    from contextgen.graphs.context import Context
+
+    low, high = next(f for f in fields(Context) if f.name == "candidates").metadata["bounds"]
+    try:
+        counts = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        counts = []
+    if not counts or not all(low <= count <= high for count in counts):
+        raise UsageError(f"--candidates takes counts from {low} to {high} separated by commas, "
+                         f"e.g. 1,2,4; got {text!r}")
+    return counts

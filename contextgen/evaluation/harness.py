@@ -1,9 +1,13 @@
 """Run benchmark items through the agent (and the bare baseline), score them, append results.
 
-`results.jsonl` gets one line per item, arm and repeat as soon as it is scored, so an
-interrupted evaluation resumes where it stopped: finished (id, arm, repeat) runs are skipped on
-a rerun, failed ones are tried again. The agent sees only the item's request; the answer key
-goes to the judges alone.
+`results.jsonl` gets one line per item, arm, repeat and candidate count as soon as it is
+scored, so an interrupted evaluation resumes where it stopped: finished (id, arm, repeat,
+candidates) runs are skipped on a rerun, failed ones are tried again. The agent sees only the
+item's request; the answer key goes to the judges alone.
+
+Each agent run is a thread of one checkpointed graph (SQLite in the output folder, PostgreSQL
+when `CONTEXTGEN_DATABASE_URL` is set), as in `contextgen bench concurrency`: workers share the
+graph, every run has its own thread id (in its result line), and `contextgen runs show` reads it.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
@@ -27,7 +32,6 @@ from contextgen.graphs.context import Context
 logger = logging.getLogger(__name__)
 
 RESULTS_FILE = "results.jsonl"
-ARMS = ("agent", "baseline")
 MAX_REPEATS = 10
 
 
@@ -42,6 +46,7 @@ class EvalOptions:
     workers: int = 1
     use_memory: bool = False
     repeats: int = 1
+    candidates: list[int] = field(default_factory=list)  # images per round; empty: the context's
 
 
 def select_items(items: list[EvalItem], options: EvalOptions) -> list[EvalItem]:
@@ -54,9 +59,10 @@ def select_items(items: list[EvalItem], options: EvalOptions) -> list[EvalItem]:
 
 
 def read_results(path: Path) -> list[dict[str, Any]]:
-    """The latest line for each (id, arm, repeat) in a results file (later lines win); a line
-    without `repeat` (files written before repeats existed) is repeat 1."""
-    latest: dict[tuple[str, str, int], dict[str, Any]] = {}
+    """The latest line for each (id, arm, repeat, candidates) in a results file (later lines
+    win); a line without `repeat` or `candidates` (files written before they existed) is repeat 1
+    with 1 candidate."""
+    latest: dict[tuple[str, str, int, int], dict[str, Any]] = {}
     if path.exists():
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
@@ -65,13 +71,15 @@ def read_results(path: Path) -> list[dict[str, Any]]:
                 except json.JSONDecodeError:  # a line cut short by a kill: redo that item
                     continue
                 record.setdefault("repeat", 1)
+                record.setdefault("candidates", 1)
                 latest[result_key(record)] = record
     return list(latest.values())
 
 
-def result_key(record: dict[str, Any]) -> tuple[str, str, int]:
-    """(id, arm, repeat): what one line of results.jsonl is the result of."""
-    return str(record["id"]), record.get("arm", "agent"), int(record.get("repeat", 1))
+def result_key(record: dict[str, Any]) -> tuple[str, str, int, int]:
+    """(id, arm, repeat, candidates): what one line of results.jsonl is the result of."""
+    return (str(record["id"]), record.get("arm", "agent"), int(record.get("repeat", 1)),
+            int(record.get("candidates", 1)))
 
 
 class EvalHarness:
@@ -103,6 +111,7 @@ class EvalHarness:
         self._closure_judge = closure_judge
         self._image_scorer = image_scorer
         self._agent = agent
+        self._checkpointer = None
         self._write_lock = threading.Lock()
 
     @property
@@ -130,64 +139,94 @@ class EvalHarness:
         return self._image_scorer
 
     @property
+    def candidate_counts(self) -> list[int]:
+        """Images per round the agent runs at: the options', else the context's one count."""
+        return sorted(set(self.options.candidates)) or [self.context.candidates]
+
+    @property
     def agent(self):
+        """The image agent on the eval's checkpointer (made on first use; see `close`)."""
         if self._agent is None:
+            from contextgen.checkpoints import open_checkpointer
             from contextgen.graphs.image_agent import build_graph
 
-            self._agent = build_graph()
+            self._checkpointer = open_checkpointer(str(self.out_dir), self.context.database_url)
+            self._agent = build_graph(checkpointer=self._checkpointer)
         return self._agent
+
+    def close(self) -> None:
+        """Close the checkpointer this harness opened (the next run opens it again)."""
+        if self._checkpointer is not None:
+            self._checkpointer.conn.close()
+            self._checkpointer, self._agent = None, None
 
     # -- running -------------------------------------------------------------------------
 
-    def pending(self, items: list[EvalItem]) -> list[tuple[EvalItem, str, int]]:
-        """(item, arm, repeat) runs not yet finished in results.jsonl, repeat by repeat."""
+    def pending(self, items: list[EvalItem]) -> list[tuple[EvalItem, str, int, int]]:
+        """(item, arm, repeat, candidates) runs not yet finished in results.jsonl, repeat by
+        repeat. The agent runs at every candidate count; the baseline (one image) once."""
         done = {result_key(r) for r in read_results(self.results_path) if not r.get("error")}
-        arms = ARMS if self.options.baseline else ARMS[:1]
+        runs = [("agent", count) for count in self.candidate_counts]
+        if self.options.baseline:
+            runs.insert(1, ("baseline", 1))
         return [
-            (item, arm, repeat)
+            (item, arm, repeat, candidates)
             for repeat in range(1, self.options.repeats + 1)
             for item in items
-            for arm in arms
-            if (item.id, arm, repeat) not in done
+            for arm, candidates in runs
+            if (item.id, arm, repeat, candidates) not in done
         ]
 
     def run(
         self, items: list[EvalItem], progress: Callable[[Iterable], Iterable] | None = None
     ) -> list[dict[str, Any]]:
-        """Evaluate the pending (item, arm, repeat) runs; returns every result in the file."""
+        """Evaluate the pending (item, arm, repeat, candidates) runs; returns every result in
+        the file. A checkpoint store that cannot be opened raises BackendUnavailable."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
         tasks = self.pending(select_items(items, self.options))
         wrap = progress or (lambda iterable: iterable)
-        if self.options.workers <= 1:
-            for item, arm, repeat in wrap(tasks):
-                self._append(self.evaluate(item, arm, repeat))
-        else:
-            with ThreadPoolExecutor(self.options.workers, thread_name_prefix="eval") as pool:
-                futures = [pool.submit(self.evaluate, item, arm, repeat)
-                           for item, arm, repeat in tasks]
-                for future in wrap(as_completed(futures)):
-                    self._append(future.result())
+        if any(arm == "agent" for _, arm, _, _ in tasks):
+            _ = self.agent  # open the store once, before the workers share it
+        try:
+            if self.options.workers <= 1:
+                for task in wrap(tasks):
+                    self._append(self.evaluate(*task))
+            else:
+                with ThreadPoolExecutor(self.options.workers, thread_name_prefix="eval") as pool:
+                    futures = [pool.submit(self.evaluate, *task) for task in tasks]
+                    for future in wrap(as_completed(futures)):
+                        self._append(future.result())
+        finally:
+            self.close()
         return read_results(self.results_path)
 
-    def evaluate(self, item: EvalItem, arm: str, repeat: int = 1) -> dict[str, Any]:
-        """One item through one arm (its `repeat`-th run), scored. Failures are recorded,
-        never raised."""
+    def evaluate(self, item: EvalItem, arm: str, repeat: int = 1,
+                 candidates: int = 1) -> dict[str, Any]:
+        """One item through one arm (its `repeat`-th run, `candidates` images per round),
+        scored. Failures are recorded, never raised."""
         from contextgen.tools.backends import use_backends
 
         record: dict[str, Any] = {
-            "id": item.id, "arm": arm, "repeat": repeat, "category": item.category,
-            "subcategory": item.subcategory, "request": item.prompt,
+            "id": item.id, "arm": arm, "repeat": repeat, "candidates": candidates,
+            "category": item.category, "subcategory": item.subcategory, "request": item.prompt,
         }
-        # Each repeat runs under its own name: its own thread id and image folder.
-        run_item = item if repeat == 1 else item.model_copy(
-            update={"id": f"{item.id}-repeat-{repeat}"}
-        )
-        item_dir = self.out_dir / "images" / arm / _safe_name(run_item.id)
-        context = replace(self.context, output_dir=str(item_dir))
+        # Each repeat and candidate count runs under its own name: its own image folder. Each
+        # agent attempt is a new thread, so a retry starts clean and evals sharing a database
+        # never meet.
+        name = item.id + (f"-repeat-{repeat}" if repeat > 1 else "") + (
+            f"-candidates-{candidates}" if candidates > 1 else "")
+        context = replace(self.context, output_dir=str(self.out_dir / "images" / arm
+                                                       / _safe_name(name)))
+        # Set after: Context reads CONTEXTGEN_CANDIDATES over a value equal to its default (1).
+        context.candidates = candidates
+        if arm == "agent":
+            record["thread_id"] = f"eval-{name}-{uuid.uuid4().hex[:8]}"
         with use_backends(self.backends):
             try:
-                run_arm = self._run_agent if arm == "agent" else self._run_baseline
-                run = run_arm(run_item, context)
+                if arm == "agent":
+                    run = self._run_agent(item, context, record["thread_id"])
+                else:
+                    run = self._run_baseline(item, context)
                 record |= run
                 record |= self._score(item, record)
                 record["error"] = None
@@ -200,14 +239,14 @@ class EvalHarness:
         record["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         return record
 
-    def _run_agent(self, item: EvalItem, context: Context) -> dict[str, Any]:
-        from contextgen.run_record import RunSummary
+    def _run_agent(self, item: EvalItem, context: Context, thread_id: str) -> dict[str, Any]:
+        from contextgen.run_record import RUN_FOLDER_KEY, RunSummary
         from contextgen.runner import run_agent
 
         # Only the request goes in: the answer key never reaches the agent.
-        thread_id = f"eval-{item.id}"
-        outcome = run_agent(self.agent, {"request": item.prompt}, context=context,
-                            config={"configurable": {"thread_id": thread_id}})
+        config = {"configurable": {"thread_id": thread_id},
+                  "metadata": {RUN_FOLDER_KEY: context.output_dir}}
+        outcome = run_agent(self.agent, {"request": item.prompt}, context=context, config=config)
         run = RunSummary.from_outcome(outcome, context, thread_id)
         intent = run.intent
         return {
@@ -227,7 +266,7 @@ class EvalHarness:
             "output_tokens": int(run.llm["total"]["output_tokens"]),
             "llm_per_node": run.llm["per_node"],
             "search_calls": run.path.count("search"),
-            "images_generated": len(run.images),
+            **run.cost,  # images generated and judged (every candidate), generate and judge seconds
             "notices": run.notices,
         }
 
@@ -255,7 +294,9 @@ class EvalHarness:
             "wall_seconds": round(time.perf_counter() - started, 3),
             "seconds_per_node": seconds, "llm_calls": 0, "input_tokens": 0,
             "output_tokens": 0, "llm_per_node": {}, "search_calls": 0,
-            "images_generated": 1 if image_path else 0, "notices": notices,
+            "images_generated": 1 if image_path else 0, "images_judged": 0,
+            "generate_seconds": seconds.get("generate", 0.0), "judge_seconds": 0.0,
+            "notices": notices,
         }
 
     def _score(self, item: EvalItem, record: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Aggregate results.jsonl: per category and overall, agent against baseline, with deltas;
-who judged closure and how often it was overruled; grounding; stability over repeats;
-write summary.md and the test-time scaling plot (score reached within r rounds)."""
+who judged closure and how often it was overruled; grounding; stability over repeats; score
+and cost per item at each candidate count; write summary.md and the test-time scaling plot
+(score reached within r rounds, one curve per candidate count when there are several)."""
 
 from __future__ import annotations
 
@@ -16,14 +17,27 @@ SUMMARY_FILE = "summary.md"
 PLOT_FILE = "scaling.png"
 METRICS = ("closure", "keyword_hit", "wiscore", "verified")
 COST_FIELDS = ("wall_seconds", "llm_calls", "input_tokens", "output_tokens", "search_calls",
-               "rounds", "images_generated")
+               "rounds", "images_generated", "images_judged", "generate_seconds",
+               "judge_seconds")
+# Per candidate count: (record field, column heading, shown as "score", "percent" or "number").
+CANDIDATE_COLUMNS = (
+    ("judge_score", "judge score", "score"), ("wiscore", "WiScore", "score"),
+    ("closure", "closure", "percent"), ("images_generated", "images generated", "number"),
+    ("images_judged", "images judged", "number"), ("wall_seconds", "wall s", "number"),
+    ("generate_seconds", "generate s", "number"), ("judge_seconds", "judge s", "number"),
+    ("llm_calls", "LLM calls", "number"), ("input_tokens", "input tokens", "number"),
+    ("output_tokens", "output tokens", "number"),
+)
 ENOUGH_SOURCED_FACTS = 2
 
 
 def metric_value(record: dict[str, Any], metric: str) -> float | None:
-    """A record's value for a metric as a number (booleans as 0/1), None when not measured."""
+    """A record's value for a metric as a number (booleans as 0/1), None when not measured.
+    `judge_score` is the best score the agent's own judge gave in the run."""
     if metric in ("wiscore", "verified"):
         value = (record.get("image_score") or {}).get(metric)
+    elif metric == "judge_score":
+        value = max(record.get("round_scores") or [], default=None)
     else:
         value = record.get(metric)
     if value is None:
@@ -74,7 +88,28 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     summary["judge"] = judge_summary(records)
     summary["grounding"] = grounding_summary(by_arm.get("agent", []))
     summary["repeats"] = {arm: repeat_summary(arm_records) for arm, arm_records in by_arm.items()}
+    summary["candidates"] = candidates_summary(by_arm.get("agent", []))
     return summary
+
+
+def candidate_count(record: dict[str, Any]) -> int:
+    """Images per round the record's run made (1 in files written before best-of-N)."""
+    return int(record.get("candidates", 1))
+
+
+def candidates_summary(agent_records: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """Per candidate count: runs, mean scores and mean cost per item (CANDIDATE_COLUMNS), and
+    how many runs failed."""
+    by_count: dict[int, list[dict]] = defaultdict(list)
+    for record in agent_records:
+        by_count[candidate_count(record)].append(record)
+    return {
+        count: {"n": len(chosen), "errors": sum(1 for r in chosen if r.get("error"))} | {
+            column: _mean([metric_value(r, column) for r in chosen])
+            for column, _, _ in CANDIDATE_COLUMNS
+        }
+        for count, chosen in sorted(by_count.items())
+    }
 
 
 def judge_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -101,15 +136,16 @@ def grounding_summary(agent_records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def repeat_summary(arm_records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Keyword hit per repeat (and its n), and `stable`: the share of items measured in every
-    repeat whose keyword verdict is the same in all of them (None with a single repeat)."""
+    """Keyword hit per repeat (and its n), and `stable`: the share of items (at each candidate
+    count) measured in every repeat whose keyword verdict is the same in all of them (None with
+    a single repeat)."""
     by_repeat: dict[int, list[dict]] = defaultdict(list)
-    verdicts: dict[str, dict[int, bool]] = defaultdict(dict)
+    verdicts: dict[tuple[str, int], dict[int, bool]] = defaultdict(dict)
     for r in arm_records:
         repeat = int(r.get("repeat", 1))
         by_repeat[repeat].append(r)
         if r.get("keyword_hit") is not None:
-            verdicts[str(r["id"])][repeat] = bool(r["keyword_hit"])
+            verdicts[str(r["id"]), candidate_count(r)][repeat] = bool(r["keyword_hit"])
     per_repeat = {
         repeat: {"keyword_hit": _mean([metric_value(r, "keyword_hit") for r in chosen]),
                  "n": sum(r.get("keyword_hit") is not None for r in chosen)}
@@ -145,6 +181,10 @@ def render_markdown(summary: dict[str, Any], title: str = "contextgen evaluation
     """summary.md: one table per metric (rows: categories), then the cost of each arm."""
     table, arms = summary["table"], summary["arms"]
     lines = [f"# {title}", ""]
+    counts = sorted(summary["candidates"])
+    if len(counts) > 1:
+        lines += [f"The agent ran at {', '.join(map(str, counts))} candidates per round; the "
+                  "tables pool them, and 'Candidates per round' shows each.", ""]
     labels = {"closure": "Context closure (LLM judge)", "keyword_hit": "Keyword hit",
               "wiscore": "WiScore (WISE rubric)", "verified": "WISE-Verified (binary)"}
     for metric, label in labels.items():
@@ -172,6 +212,7 @@ def render_markdown(summary: dict[str, Any], title: str = "contextgen evaluation
         lines.append("")
     lines += _grounding_lines(summary["grounding"])
     lines += _repeat_lines(summary["repeats"], arms)
+    lines += _candidate_lines(summary["candidates"])
     lines += ["## Cost per item (means)", "", "| | " + " | ".join(arms) + " |",
               "|---|" + "---|" * len(arms)]
     for field in (*COST_FIELDS, "errors"):
@@ -245,24 +286,54 @@ def _repeat_lines(repeats: dict[str, dict[str, Any]], arms: list[str]) -> list[s
     return lines
 
 
-def scaling_curve(records: list[dict[str, Any]], metric: str, max_rounds: int) -> list[float]:
-    """Share of agent items whose metric succeeded within r rounds, for r = 1..max_rounds
-    (items that failed to finish count as misses)."""
-    agent = [r for r in records if r.get("arm", "agent") == "agent"]
+def _candidate_lines(candidates: dict[int, dict[str, Any]]) -> list[str]:
+    """Score and cost per item at each candidate count (when the agent made more than one
+    image per round at any count)."""
+    if list(candidates) in ([], [1]):
+        return []
+    lines = ["## Candidates per round (agent, means per item)", "",
+             "| candidates | n | " + " | ".join(h for _, h, _ in CANDIDATE_COLUMNS)
+             + " | errors |", "|---|---|" + "---|" * (len(CANDIDATE_COLUMNS) + 1)]
+    for count, row in candidates.items():
+        cells = [_cell(row[column], kind) for column, _, kind in CANDIDATE_COLUMNS]
+        lines.append(f"| {count} | {row['n']} | " + " | ".join(cells) + f" | {row['errors']} |")
+    lines += ["", "judge score: the best score the agent's judge gave in the run; WiScore: the "
+              "eval's image scorer on the final image; generate s and judge s: seconds in those "
+              "nodes.", ""]
+    return lines
+
+
+def _cell(value: float | None, kind: str) -> str:
+    if value is None or kind != "number":
+        return _fmt(value, percent=kind == "percent")
+    return f"{value:g}"
+
+
+def scaling_curve(records: list[dict[str, Any]], metric: str, max_rounds: int,
+                  candidates: int | None = None) -> list[float]:
+    """Mean score of agent items reached within r rounds, for r = 1..max_rounds: for
+    `judge_score` the best of the first r rounds' scores, for other metrics the item's value
+    when it finished within r rounds (items that failed to finish count as misses). With
+    `candidates`, only the runs at that count."""
+    agent = [r for r in records if r.get("arm", "agent") == "agent"
+             and (candidates is None or candidate_count(r) == candidates)]
     if not agent:
         return []
     curve = []
     for budget in range(1, max_rounds + 1):
-        hits = [
-            (metric_value(r, metric) or 0.0) if (r.get("rounds") or 1) <= budget else 0.0
-            for r in agent
-        ]
+        if metric == "judge_score":
+            hits = [max((r.get("round_scores") or [])[:budget], default=0.0) for r in agent]
+        else:
+            hits = [(metric_value(r, metric) or 0.0) if (r.get("rounds") or 1) <= budget else 0.0
+                    for r in agent]
         curve.append(round(mean(hits), 4))
     return curve
 
 
 def plot_scaling(records: list[dict[str, Any]], summary: dict[str, Any], path: Path) -> Path:
-    """PNG: each metric reached within r rounds (agent), the baseline at 0 rounds."""
+    """PNG: each metric reached within r rounds (agent), the baseline at 0 rounds; with
+    several candidate counts, one curve per count of the judge's score (closure when nothing
+    was judged)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -271,20 +342,26 @@ def plot_scaling(records: list[dict[str, Any]], summary: dict[str, Any], path: P
     max_rounds = max([r.get("rounds") or 1 for r in records] + [1])
     figure, axes = plt.subplots(figsize=(6, 4), dpi=100)
     overall = summary["table"]["overall"]
-    for metric in METRICS:
-        if overall.get("agent", {}).get(metric) is None:
-            continue
-        curve = scaling_curve(records, metric, max_rounds)
-        xs, ys = list(range(1, max_rounds + 1)), curve
+    counts = sorted(summary["candidates"])
+    judged = any(row["judge_score"] is not None for row in summary["candidates"].values())
+    headline = "judge_score" if judged else "closure"
+    curves = ([(headline, count, f"{count} candidate{'s' if count > 1 else ''}")
+               for count in counts] if len(counts) > 1 else
+              [(metric, None, metric) for metric in METRICS
+               if overall.get("agent", {}).get(metric) is not None])
+    for metric, count, label in curves:
+        xs, ys = list(range(1, max_rounds + 1)), scaling_curve(records, metric, max_rounds, count)
         baseline = overall.get("baseline", {}).get(metric)
         if baseline is not None:
             xs, ys = [0, *xs], [baseline, *ys]
-        axes.plot(xs, ys, marker="o", label=metric)
+        axes.plot(xs, ys, marker="o", label=label)
     axes.set_xlabel("rounds (0 = baseline: the request as the prompt)")
-    axes.set_ylabel("score reached within r rounds")
+    axes.set_ylabel(f"{headline.replace('_', ' ')} within r rounds" if len(counts) > 1
+                    else "score reached within r rounds")
     axes.set_ylim(-0.02, 1.02)
     axes.set_xticks(range(0, max_rounds + 1))
-    axes.set_title("Test-time scaling")
+    axes.set_title("Test-time scaling: candidates and rounds" if len(counts) > 1
+                   else "Test-time scaling")
     axes.grid(alpha=0.3)
     if axes.get_legend_handles_labels()[0]:
         axes.legend()
