@@ -457,7 +457,8 @@ def test_workers_share_the_checkpointed_graph_one_result_per_run(context, fake_b
     out = tmp_path / "eval"
     items = load_items(SAMPLE)
     options = EvalOptions(baseline=True, workers=4, repeats=2, candidates=[1, 2])
-    records = harness(context, out, backends=fake_backends(), options=options).run(items)
+    backends = fake_backends(chat_model=RecordingChatModel(seen=[]))  # answers every schema
+    records = harness(context, out, backends=backends, options=options).run(items)
 
     expected = [(i.id, arm, repeat, n) for i in items for repeat in (1, 2)
                 for arm, n in (("agent", 1), ("agent", 2), ("baseline", 1))]
