@@ -7,7 +7,7 @@ import json
 import pytest
 
 from contextgen.benchmarks import concurrency, generator, llm, memory_scale, overhead, research
-from contextgen.benchmarks.api_servers import Latencies
+from contextgen.benchmarks.api_servers import Latencies, start_api_servers, stop_api_servers
 from contextgen.benchmarks.backends import instant_backends
 from contextgen.checkpoints import open_checkpointer, recent_threads
 from contextgen.cli import main
@@ -86,7 +86,7 @@ def postgres_url():
 def test_concurrency_counts_every_run_once_on_sqlite_and_postgres(postgres_url):
     fast = Latencies(chat=0.02, search=0.02, images=0.02)
     result = concurrency.run(runs=4, concurrency=(1, 4), database_url=postgres_url,
-                             latencies=fast)
+                             latencies=fast, via="process")
     assert set(result["stores"]) == {"sqlite", "postgres"}
     for cells in result["stores"].values():
         assert set(cells) == {"1", "4"}
@@ -117,6 +117,42 @@ def test_overhead_measures_postgres_when_configured(postgres_url):
     assert result["postgres_checkpointer"]["invoke"]["mean_ms"] > 0
     assert len(overhead.describe(result)) == 3
     assert recent_threads(open_checkpointer("", postgres_url), 10) == []
+
+
+@pytest.mark.slow
+def test_concurrency_through_langgraph_dev_counts_every_run_once():
+    """The real `langgraph dev` server, driven with the SDK (about 15 s)."""
+    fast = Latencies(chat=0.02, search=0.02, images=0.02)
+    result = concurrency.run(runs=4, concurrency=(1, 4), latencies=fast, via="server")
+    assert set(result["stores"]) == {"langgraph dev"}
+    assert result["langgraph_dev"]["n_jobs_per_worker"] == 4
+    assert result["langgraph_dev"]["thread_pool"] >= 5
+    cells = result["stores"]["langgraph dev"]
+    assert set(cells) == {"1", "4"}
+    for cell in cells.values():
+        assert cell["verified"], cell
+        assert cell["finished"] == 4 and cell["lost"] == 0 and cell["duplicated"] == 0
+        assert cell["images"] == 4 and cell["foreign_checkpoints"] == 0
+        assert len(cell["checkpoints_per_run"]) == 1 and cell["checkpoints_per_run"][0] > 3
+        assert cell["runs_per_minute"] > 0 and 0 < cell["p50_s"] <= cell["p95_s"]
+    lines = concurrency.describe(result)
+    assert len(lines) == 2 + 2 + 2 and "--n-jobs-per-worker 4" in lines[-2]
+
+
+def test_server_gets_the_benchmark_backends_not_the_callers(monkeypatch, tmp_path):
+    monkeypatch.setenv("CONTEXTGEN_DATABASE_URL", "postgresql://elsewhere/db")
+    monkeypatch.setenv("CONTEXTGEN_CHROMA_URL", "http://elsewhere:8000")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-not-for-the-benchmark")
+    servers = start_api_servers(Latencies())
+    try:
+        env = concurrency._server_environment(servers, tmp_path)
+    finally:
+        stop_api_servers(servers)
+    assert env["CONTEXTGEN_CHAT_BASE_URL"] == f"{servers.url}/v1"
+    assert env["CONTEXTGEN_GENERATOR_BASE_URL"] == f"{servers.url}/v1"
+    assert env["TAVILY_API_BASE_URL"] == servers.url
+    assert env["CONTEXTGEN_DATA_DIR"] == str(tmp_path / "data")
+    assert not {"CONTEXTGEN_DATABASE_URL", "CONTEXTGEN_CHROMA_URL", "OPENAI_API_KEY"} & set(env)
 
 
 def test_bench_command_rejects_bad_concurrency(capsys):

@@ -36,6 +36,9 @@ def register(subcommands) -> None:
                         "concurrency: runs per store and concurrency (32); soak: runs (500).")
     parser.add_argument("--concurrency", default="1,8,32",
                         help="concurrency: comma-separated numbers of runs at once.")
+    parser.add_argument("--via", choices=["process", "server", "both"], default="both",
+                        help="concurrency: the graph in this process (SQLite, PostgreSQL), "
+                        "through `langgraph dev` with the SDK, or both (default).")
     parser.add_argument("--sizes", default="1000,10000,100000",
                         help="memory: comma-separated store sizes.")
     parser.add_argument("--queries", type=int, default=100, help="memory: recalls per size.")
@@ -61,7 +64,7 @@ def options_for(name: str, args: argparse.Namespace) -> dict:
             raise UsageError(message) from error
         if not levels or min(levels) < 1 or (args.runs is not None and args.runs < 1):
             raise UsageError("--concurrency needs positive numbers, --runs a positive count")
-        return {"runs": args.runs or 32, "concurrency": levels}
+        return {"runs": args.runs or 32, "concurrency": levels, "via": args.via}
     if name == "memory":
         try:
             sizes = tuple(int(s) for s in args.sizes.split(",") if s.strip())
