@@ -7,12 +7,22 @@ import logging
 import re
 from typing import Annotated
 
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field, StringConstraints
 
 from contextgen.graphs.context import Context
-from contextgen.graphs.state import AgentState, Evidence, Fact, Memory, PromptPackage, current_round
+from contextgen.graphs.state import (
+    AgentState,
+    Evidence,
+    Fact,
+    Intent,
+    Memory,
+    PromptPackage,
+    current_round,
+)
+from contextgen.nodes.change_of_state import change_of_state_conclusion, lets_time_pass, the_thing
 from contextgen.nodes.grounding import PromptParts, adds_to, looks_from_evidence, supported
 from contextgen.nodes.request_text import names_subject, split_terms, word_count
 from contextgen.nodes.subject import Candidate, naming_fact, resolve_subject
@@ -76,7 +86,7 @@ def synthesize_prompt(state: AgentState, runtime: Runtime[Context]) -> dict:
         runtime.stream_writer({"node": "synthesize_prompt", "message": f"subject: {subject.name}"})
     evidence = select_evidence(state.get("evidence", []), subject)
     memories = state.get("memories", [])
-    worked_out = time_zone_conclusion(state["request"])
+    worked_out = worked_out_in_code_or_by_choice(chat_model, state["request"], intent, subject)
     reply = invoke_structured(
         chat_model,
         SynthesisReply,
@@ -125,6 +135,18 @@ def synthesize_prompt(state: AgentState, runtime: Runtime[Context]) -> dict:
     if notices:
         update["notices"] = notices
     return update
+
+
+def worked_out_in_code_or_by_choice(
+    chat_model: BaseChatModel, request: str, intent: Intent, subject: Candidate | None
+) -> str | None:
+    """The reasoning a small model gets wrong, done for it: a time in another city (in code;
+    the subject's source may say which city it is in), else a change of state (a choice)."""
+    place_text = subject.evidence.content if subject is not None else ""
+    worked_out = time_zone_conclusion(request, place_text=place_text)
+    if worked_out is None and lets_time_pass(request):
+        worked_out = change_of_state_conclusion(chat_model, request, the_thing(intent.subject))
+    return worked_out
 
 
 def select_evidence(evidence: list[Evidence], subject: Candidate | None = None) -> list[Evidence]:

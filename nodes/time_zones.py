@@ -8,11 +8,39 @@ America/New_York, ...); the conversion is for today's date, daylight saving incl
 from __future__ import annotations
 
 import re
+import string
 import zoneinfo
 from datetime import datetime, time
 from functools import cache
 
 REGIONS = ("Africa", "America", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific")
+# Zone names that are everyday words more often than places ("Australia/West", "Indian/Christmas").
+NOT_CITIES = frozenset({"west", "north", "south", "east", "easter", "christmas", "wake", "midway",
+                        "center", "knox", "acre", "general", "victoria", "canberra"})
+# Large cities that no zone is named after, and the zone whose clock they keep.
+CITY_ALIASES = {
+    "mumbai": "Asia/Kolkata", "bombay": "Asia/Kolkata", "delhi": "Asia/Kolkata",
+    "new delhi": "Asia/Kolkata", "bangalore": "Asia/Kolkata", "bengaluru": "Asia/Kolkata",
+    "chennai": "Asia/Kolkata", "agra": "Asia/Kolkata", "varanasi": "Asia/Kolkata",
+    "beijing": "Asia/Shanghai", "xi'an": "Asia/Shanghai", "kyoto": "Asia/Tokyo",
+    "osaka": "Asia/Tokyo", "rio de janeiro": "America/Sao_Paulo", "rio": "America/Sao_Paulo",
+    "washington": "America/New_York", "boston": "America/New_York",
+    "miami": "America/New_York", "philadelphia": "America/New_York",
+    "san francisco": "America/Los_Angeles", "seattle": "America/Los_Angeles",
+    "las vegas": "America/Los_Angeles", "houston": "America/Chicago",
+    "new orleans": "America/Chicago", "montreal": "America/Toronto",
+    "edinburgh": "Europe/London", "manchester": "Europe/London", "milan": "Europe/Rome",
+    "venice": "Europe/Rome", "florence": "Europe/Rome", "barcelona": "Europe/Madrid",
+    "munich": "Europe/Berlin", "frankfurt": "Europe/Berlin", "st petersburg": "Europe/Moscow",
+    "giza": "Africa/Cairo", "cape town": "Africa/Johannesburg", "marrakesh": "Africa/Casablanca",
+    "abu dhabi": "Asia/Dubai", "mecca": "Asia/Riyadh", "hanoi": "Asia/Bangkok",
+    "siem reap": "Asia/Phnom_Penh", "cusco": "America/Lima",
+}
+MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
+          "september", "october", "november", "december")
+MONTH = re.compile(rf"\bin\s+(?:early\s+|mid-?\s*|late\s+)?({'|'.join(MONTHS)})\b", re.IGNORECASE)
+# "New Yorkers", "Londoners", "Parisians", "Sydneysiders" keep their city's clock.
+PEOPLE_SUFFIX = r"(?:ers?|ians?|ites?|siders?)?"
 CLOCK = re.compile(
     r"\b(?:(?P<word>midnight|noon|midday)"
     r"|(?P<hour>\d{1,2})(?::(?P<minute>\d{2}))?\s*(?P<half>[ap])\.?m\b\.?"
@@ -23,44 +51,74 @@ CLOCK = re.compile(
 
 @cache
 def city_zones() -> dict[str, str]:
-    """City name (lowercase) -> IANA zone, for every zone named after a city."""
+    """City name (lowercase) -> IANA zone, for every zone named after a city, and the aliases."""
     zones: dict[str, str] = {}
     for zone in sorted(zoneinfo.available_timezones()):
-        if zone.split("/")[0] in REGIONS:
-            zones.setdefault(zone.rsplit("/", 1)[-1].replace("_", " ").lower(), zone)
-    return zones
+        city = zone.rsplit("/", 1)[-1].replace("_", " ").lower()
+        if zone.split("/")[0] in REGIONS and city not in NOT_CITIES:
+            zones.setdefault(city, zone)
+    return zones | CITY_ALIASES
 
 
-def time_zone_conclusion(request: str, today: datetime | None = None) -> str | None:
+def cities_in(text: str, proper_nouns_only: bool = False) -> list[tuple[int, int, str, str]]:
+    """(start, end, city, as spelled) for each city a text names, the longest name where they
+    overlap ("Rio de Janeiro", not "Rio"); with `proper_nouns_only`, only capitalised mentions."""
+    found: list[tuple[int, int, str, str]] = []
+    for city in sorted(city_zones(), key=len, reverse=True):
+        for match in re.finditer(rf"\b{re.escape(city)}{PEOPLE_SUFFIX}\b", text, re.IGNORECASE):
+            end = match.start() + len(city)
+            overlaps = any(
+                start < match.end() and match.start() < stop for start, stop, *_ in found
+            )
+            if not overlaps and not (proper_nouns_only and not match.group()[:1].isupper()):
+                found.append((match.start(), end, city, text[match.start() : end]))
+    return sorted(found)
+
+
+def time_zone_conclusion(
+    request: str, today: datetime | None = None, place_text: str = ""
+) -> str | None:
     """'It is 11:00 in Sydney (morning daylight) when it is 00:00 in London.' for a request
-    that names a clock time in one city and another city to show; None otherwise."""
-    cities = [
-        (match.start(), city)
-        for city in city_zones()
-        for match in re.finditer(rf"\b{re.escape(city)}\b", request, re.IGNORECASE)
-    ]
+    that names a clock time in one city and another place to show: a second city it names, or
+    else the first city `place_text` (the source about what is shown) names. A month named in
+    the request ("in July") sets the date; otherwise it is today's. None when there is no
+    clock time or no second city."""
     clock = CLOCK.search(request)
-    if clock is None or len({city for _, city in cities}) < 2:
+    cities = cities_in(request)
+    if clock is None or not cities:
         return None
     # the clock's city is the one nearest to it ("midnight in London", "London strikes
     # midnight"), the one after it on a tie; the image shows another one
-    anchor = min(
+    *_, anchor, anchor_spelled = min(
         cities,
         key=lambda found: (
-            found[0] - clock.end() if found[0] >= clock.end()
-            else clock.start() - found[0] - len(found[1]),
+            found[0] - clock.end() if found[0] >= clock.end() else clock.start() - found[1],
             found[0] < clock.start(),
         ),
-    )[1]
-    shown = next(city for _, city in sorted(cities) if city != anchor)
+    )
+    others = [found for found in cities if city_zones()[found[2]] != city_zones()[anchor]]
+    others = others or [
+        found for found in cities_in(place_text, proper_nouns_only=True) if found[2] != anchor
+    ]
+    if not others:
+        return None
+    *_, shown, shown_spelled = others[0]
     source, target = zoneinfo.ZoneInfo(city_zones()[anchor]), zoneinfo.ZoneInfo(city_zones()[shown])
     day = (today or datetime.now(source)).astimezone(source).date()
+    month = MONTH.search(request)
+    if month:
+        day = day.replace(month=MONTHS.index(month.group(1).lower()) + 1, day=15)
     there = datetime.combine(day, clock_time(clock), tzinfo=source)
     here = there.astimezone(target)
     return (
-        f"It is {here:%H:%M} in {shown.title()} ({daylight(here.hour)}) when it is "
-        f"{there:%H:%M} in {anchor.title()}."
+        f"It is {here:%H:%M} in {place_name(shown_spelled)} ({daylight(here.hour)}) when it is "
+        f"{there:%H:%M} in {place_name(anchor_spelled)}."
     )
+
+
+def place_name(spelled: str) -> str:
+    """A city as the text spelled it, capitalised when it was all lower case."""
+    return string.capwords(spelled) if spelled.islower() else spelled
 
 
 def clock_time(match: re.Match) -> time:

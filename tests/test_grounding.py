@@ -371,10 +371,13 @@ def test_a_search_route_searches_the_description_and_the_request_first(route, qu
 def run_synthesis(context):
     """Run `synthesize_prompt` on `evidence` with scripted choice and synthesis replies."""
 
-    def run(evidence, synthesis, choice=None, route="search", request=REQUEST, subject=None):
+    def run(evidence, synthesis, choice=None, route="search", request=REQUEST, subject=None,
+            outcome=None):
         replies = {"SynthesisReply": [synthesis]}
         if choice is not None:
             replies["SubjectChoiceReply"] = [{"choice": choice}]
+        if outcome is not None:
+            replies["OutcomeReply"] = [{"choice": outcome}]
         chat = ScriptedChatModel(replies=replies, calls=[])
         intent = Intent(subject=subject or DESCRIPTION, route=route, style="photograph")
         state = {"request": request, "intent": intent, "evidence": evidence, "memories": []}
@@ -469,7 +472,7 @@ def test_a_prompt_carrying_what_no_source_supports_is_composed_from_what_they_do
 
 
 def test_a_reasoning_conclusion_reaches_the_prompt(run_synthesis):
-    request = "an ice cube left on a hot frying pan for ten minutes, close-up photo"
+    request = "an ice cube on a frying pan heated to 200 °C, close-up photo"
     conclusion = "the ice has melted into a small puddle of water, with steam"
     reply = synthesis("An ice cube on a hot frying pan, close-up photo", (conclusion, "reasoning"))
     update, _ = run_synthesis([], reply, route="reason", request=request,
@@ -477,6 +480,24 @@ def test_a_reasoning_conclusion_reaches_the_prompt(run_synthesis):
     package = update["prompt_package"]
     assert [(f.statement, f.source) for f in package.facts] == [(conclusion, "reasoning")]
     assert package.prompt == f"{sentence(conclusion)} {sentence(request)}"
+
+
+@pytest.mark.parametrize(("outcome", "expected"), [
+    (2, "The bar of chocolate is melted into a soft, glossy puddle of liquid."),
+    (1, None),  # unchanged: nothing to carry
+])
+def test_a_change_of_state_is_chosen_and_reaches_the_prompt(run_synthesis, outcome, expected):
+    request = "a bar of chocolate left on a car dashboard for the whole afternoon, photo"
+    reply = synthesis("A bar of chocolate on a car dashboard, photo",
+                      ("the chocolate is solid", "reasoning"))
+    update, chat = run_synthesis([], reply, route="search", request=request, outcome=outcome,
+                                 subject="A bar of chocolate left on a car dashboard")
+    package = update["prompt_package"]
+    reasoning = [f.statement for f in package.facts if f.source == "reasoning"]
+    assert reasoning == ([expected] if expected else [])
+    if expected:
+        assert package.prompt.startswith(expected)
+    assert [name for name, _ in chat.calls] == ["OutcomeReply", "SynthesisReply"]
 
 
 def test_a_time_zone_worked_out_in_code_stands_in_for_the_models_conclusion(run_synthesis):

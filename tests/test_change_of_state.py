@@ -1,0 +1,54 @@
+"""Changes of state as a choice: when to ask, what changes, and what the pick becomes."""
+
+from __future__ import annotations
+
+import pytest
+
+from contextgen.nodes.change_of_state import (
+    OUTCOMES,
+    change_of_state_conclusion,
+    lets_time_pass,
+    the_thing,
+)
+from tests.fakes import ScriptedChatModel
+
+
+@pytest.mark.parametrize(
+    ("request_text", "passes"),
+    [
+        ("an ice cube dropped into a hot frying pan, ten minutes later", True),
+        ("a candle left on a sunny windowsill for the whole afternoon", True),
+        ("a sandcastle after a week of rain", True),
+        ("the same street photographed again three hours later", True),
+        ("a red apple on a table", False),
+        ("the Sydney Opera House when it is noon in London", False),
+        ("the bird on the flag of Uganda, as a sticker", False),
+    ],
+)
+def test_only_requests_that_let_time_pass_or_bring_heat_are_asked(request_text, passes):
+    assert lets_time_pass(request_text) is passes
+
+
+@pytest.mark.parametrize(
+    ("description", "thing"),
+    [
+        ("An ice cube dropped into a hot frying pan, ten minutes later", "ice cube"),
+        ("bar of chocolate left on a car dashboard", "bar of chocolate"),
+        ("a snowman in a sunny garden", "snowman"),
+        ("Eiffel Tower at dawn", "Eiffel Tower"),
+        ("", "subject"),
+    ],
+)
+def test_the_thing_that_changes_is_the_description_before_its_scene(description, thing):
+    assert the_thing(description) == thing
+
+
+def test_the_pick_becomes_a_sentence_about_the_thing_and_unchanged_or_no_pick_gives_none():
+    def ask(reply):
+        chat = ScriptedChatModel(replies={"OutcomeReply": [reply]}, calls=[])
+        return change_of_state_conclusion(chat, "a snowman after a week of sun", "snowman")
+
+    assert ask({"choice": 3}) == f"The snowman is {OUTCOMES[2]}."
+    assert ask({"choice": 1}) is None
+    assert ask({"choice": 99}) is None  # out of range twice: no conclusion, no crash
+    assert ask("not json") is None
