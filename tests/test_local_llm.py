@@ -198,3 +198,85 @@ def test_prompt_cache_carries_a_system_prompt_to_the_next_process(
     assert cached == 0 and "could not be restored" in caplog.text
     assert saved.stat().st_size > 1000  # saved again from the fresh call
     stop_embedded_servers()
+
+
+# Loops: a fake server behind the real `EmbeddedChatOpenAI` (httpx's mock transport), no model.
+
+
+def _fake_server(replies: list[tuple[str, str]], bodies: list[dict]):
+    """An OpenAI chat endpoint answering (content, finish reason) in turn; records bodies."""
+    import httpx
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        content, finish_reason = replies[len(bodies) - 1]
+        return httpx.Response(200, json={
+            "id": "c1", "object": "chat.completion", "created": 0, "model": "local",
+            "choices": [{"index": 0, "finish_reason": finish_reason,
+                         "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": 9, "completion_tokens": 90, "total_tokens": 99},
+        })
+
+    return httpx.Client(transport=httpx.MockTransport(answer))
+
+
+def _fake_embedded_chat(replies: list[tuple[str, str]], bodies: list[dict]):
+    return EmbeddedChatOpenAI(base_url="http://127.0.0.1:9/v1", api_key="local", model="local",
+                              max_retries=0, http_client=_fake_server(replies, bodies))
+
+
+def test_embedded_requests_sample_against_loops_and_replies_lose_looping_tails(caplog) -> None:
+    from contextgen.tools.local_llm.embedded_chat import LOOP_SAMPLING
+    from contextgen.tools.structured_output import invoke_structured
+
+    bodies: list[dict] = []
+    looping = json.dumps({"subject": "dog face", "style": "photo " + "🐶" * 120,
+                          "details": ["a dog face, " * 5 + "a dog"]}, ensure_ascii=False)
+    llm = _fake_embedded_chat([(looping, "stop")], bodies)
+    with caplog.at_level(logging.WARNING):
+        plan = invoke_structured(llm, ImagePlan, [("system", "Plan an image."), ("user", "🐶")])
+    assert {key: bodies[0][key] for key in LOOP_SAMPLING} == LOOP_SAMPLING
+    assert bodies[0]["dry_multiplier"] > 0 and bodies[0]["response_format"]["type"] == "json_schema"
+    assert plan.style == "photo 🐶" and plan.details == ["a dog face"]
+    assert "looped: cut 2 repeated tail(s)" in caplog.text
+
+
+def test_a_loop_that_runs_to_the_token_limit_gets_the_repair_attempt(caplog) -> None:
+    """The client refuses a reply cut by max_tokens; the embedded model's is cut at its loop and
+    handed back as text, so the structured call's repair attempt runs instead of a traceback."""
+    from contextgen.tools.structured_output import invoke_structured
+
+    bodies: list[dict] = []
+    truncated = '{"subject": "dog face", "style": "' + "woof " * 200
+    fixed = '{"subject": "dog face", "style": "photo", "details": ["brown fur"]}'
+    llm = _fake_embedded_chat([(truncated, "length"), (fixed, "stop")], bodies)
+    with caplog.at_level(logging.WARNING):
+        plan = invoke_structured(llm, ImagePlan, [("system", "Plan an image."), ("user", "🐶")])
+    assert plan.details == ["brown fur"] and len(bodies) == 2
+    repaired = bodies[1]["messages"][-2]["content"]  # the first reply, shown back to the model
+    assert repaired == '{"subject": "dog face", "style": "woof'
+    assert "reached its token limit" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("a fox, blurry, blurry, blurry, blurry", "a fox, blurry"),
+        ("a red fox. a red fox. a red fox. a red f", "a red fox."),  # unfinished last repeat
+        ("熊猫" * 20, "熊猫"),
+        ("ha ha ha ha", "ha ha ha ha"),  # too short to be a loop
+        ("a watercolor fox in the snow, watercolor", "a watercolor fox in the snow, watercolor"),
+    ],
+)
+def test_without_repeated_tail(text: str, kept: str) -> None:
+    from contextgen.tools.local_llm.embedded_chat import without_repeated_tail
+
+    assert without_repeated_tail(text) == kept
+
+
+def test_replies_that_do_not_loop_are_returned_as_sent() -> None:
+    from contextgen.tools.local_llm.embedded_chat import without_loops
+
+    reply = '{"subject": "fox",  "details": ["snow", "snow"]}'
+    assert without_loops(reply) == (reply, 0)
+    assert without_loops("Sure: " + "yes " * 10) == ("Sure: yes", 1)
