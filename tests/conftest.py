@@ -31,7 +31,8 @@ def context(tmp_path) -> Context:
 def fake_backends(context):
     """Make `Backends` of in-process fakes for `context`.
 
-    By default: a scripted chat model (one intent needing search, one grounded synthesis),
+    By default: a scripted chat model (one intent needing search, one grounded synthesis, no
+    change of state),
     search that knows the platypus, an empty `ListMemory`, a solid-colour generator and a judge
     that accepts. `intents`, `syntheses` and `verdicts` script the chat model and the judge;
     any backend given by name (`search=`, `judge=None`, ...) replaces its default.
@@ -42,6 +43,7 @@ def fake_backends(context):
             replies={
                 "IntentReply": intents or [fakes.intent_reply()],
                 "SynthesisReply": syntheses or [fakes.synthesis_reply()],
+                "OutcomeReply": [{"choice": 1}],  # a change of state: none
             },
             calls=[],
         )

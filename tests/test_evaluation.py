@@ -349,9 +349,11 @@ def test_results_have_required_fields_for_both_arms(context, tmp_path):
     agent = {r["id"]: r for r in records if r["arm"] == "agent"}
     baseline = {r["id"]: r for r in records if r["arm"] == "baseline"}
     assert agent["festival-pastry"]["llm_calls"] == 2
-    assert agent["festival-pastry"]["search_calls"] == 2  # the description, then the query
+    # the description, the request, then the model's query
+    assert agent["festival-pastry"]["search_calls"] == 3
     assert agent["festival-pastry"]["queries"] == [
-        "semiaquatic egg-laying mammal", "egg-laying mammal Australia"
+        "semiaquatic egg-laying mammal", agent["festival-pastry"]["request"],
+        "egg-laying mammal Australia",
     ]
     assert baseline["festival-pastry"]["queries"] == []
     assert agent["festival-pastry"]["rounds"] == 1
