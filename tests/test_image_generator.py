@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -194,6 +196,23 @@ def test_unknown_model_fails_fast_offline() -> None:
     assert time.perf_counter() - start < 5
     assert "\n" not in str(info.value)
     assert not ig.generator_available("nobody/no-such-model-xyz")
+
+
+def test_weights_that_are_nowhere_fail_before_torch_is_imported() -> None:
+    script = (
+        "import sys\n"
+        "from contextgen.tools import image_generator as ig\n"
+        "from contextgen.tools.errors import GeneratorUnavailable\n"
+        "gen = ig.DiffusersGenerator(ig.GeneratorSettings(model='nobody/no-such-model-xyz'))\n"
+        "try:\n"
+        "    gen.generate('x', '', seed=0, out_path='/tmp/never.png', round=1)\n"
+        "except GeneratorUnavailable:\n"
+        "    print('torch' in sys.modules)\n"
+    )
+    env = os.environ | {"HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=60, check=True)
+    assert done.stdout.strip() == "False"
 
 
 def test_folder_without_pipeline_and_none_are_unavailable(tmp_path: Path, tiny_model: str) -> None:

@@ -14,6 +14,7 @@ fails in well under a second with `GeneratorUnavailable`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import inspect
@@ -156,11 +157,13 @@ def _dtype_kwarg(dtype: torch.dtype) -> dict[str, torch.dtype]:
     return {"dtype" if hasattr(pipeline_utils, "_resolve_dtype") else "torch_dtype": dtype}
 
 
-def _from_pretrained(model: str, dtype: torch.dtype, cache_dir: str | None) -> DiffusionPipeline:
-    """Load weights: local folder, then HF cache, then (if allowed and reachable) the hub."""
-    from diffusers import DiffusionPipeline
+@functools.cache  # found once per process; not finding them raises, and is tried again
+def find_weights(model: str, cache_dir: str | None) -> str:
+    """Where `model`'s weights are: "folder", "cache" or "hub"; without importing torch, so a
+    model that is nowhere fails fast. Raises GeneratorUnavailable when they are nowhere."""
+    from huggingface_hub import HfApi, try_to_load_from_cache
+    from huggingface_hub.errors import RepositoryNotFoundError
 
-    dtype_kw = _dtype_kwarg(dtype)
     folder = Path(model).expanduser()
     if folder.is_dir():
         if not (folder / "model_index.json").is_file():
@@ -168,21 +171,18 @@ def _from_pretrained(model: str, dtype: torch.dtype, cache_dir: str | None) -> D
                 f"Generator folder {model!r} has no model_index.json (not a diffusers pipeline): "
                 f"{CONFIGURE_HINT}."
             )
-        return DiffusionPipeline.from_pretrained(str(folder), **dtype_kw)
+        return "folder"
     try:
-        return DiffusionPipeline.from_pretrained(
-            model, **dtype_kw, local_files_only=True, cache_dir=cache_dir
-        )
-    except (OSError, ValueError) as exc:  # LocalEntryNotFoundError is an OSError
-        logger.info("Generator %r not found locally: %s", model, str(exc).splitlines()[0])
+        if isinstance(try_to_load_from_cache(model, "model_index.json", cache_dir=cache_dir), str):
+            return "cache"
+    except ValueError:  # not a valid repo id
+        pass
+    logger.info("Generator %r not found locally", model)
     if hub_offline():
         raise GeneratorUnavailable(
             f"Generator weights for {model!r} are not on this machine and HF_HUB_OFFLINE is set: "
             f"{CONFIGURE_HINT}."
         )
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import RepositoryNotFoundError
-
     try:
         HfApi().model_info(model, timeout=HUB_PROBE_TIMEOUT_S)
     except RepositoryNotFoundError as exc:
@@ -195,6 +195,22 @@ def _from_pretrained(model: str, dtype: torch.dtype, cache_dir: str | None) -> D
             f"Generator weights for {model!r} are not on this machine and the hub did not answer "
             f"({type(exc).__name__}): {CONFIGURE_HINT}."
         ) from exc
+    return "hub"
+
+
+def _from_pretrained(
+    model: str, where: str, dtype: torch.dtype, cache_dir: str | None
+) -> DiffusionPipeline:
+    """Load weights from where `find_weights` found them."""
+    from diffusers import DiffusionPipeline
+
+    dtype_kw = _dtype_kwarg(dtype)
+    if where == "folder":
+        return DiffusionPipeline.from_pretrained(str(Path(model).expanduser()), **dtype_kw)
+    if where == "cache":
+        return DiffusionPipeline.from_pretrained(
+            model, **dtype_kw, local_files_only=True, cache_dir=cache_dir
+        )
     logger.info("Downloading generator %r from the hub (first run only)", model)
     try:
         return DiffusionPipeline.from_pretrained(model, **dtype_kw, cache_dir=cache_dir)
@@ -206,14 +222,16 @@ def _from_pretrained(model: str, dtype: torch.dtype, cache_dir: str | None) -> D
 
 
 def _load(settings: GeneratorSettings, model: str, mode: GenerationMode) -> _Loaded:
-    """The cached pipeline for (model, device, dtype, offload, mode); loads it on first use."""
+    """The cached pipeline for (model, device, dtype, offload, mode); loads it on first use,
+    after finding the weights (torch is imported only once they are found)."""
+    where = find_weights(model, settings.cache_dir)
     device = resolve_device(settings.device)
     dtype = resolve_dtype(settings.dtype, device)
     offload = settings.offload and device.startswith("cuda")
     key = (model, device, str(dtype), offload, mode)
     with _CACHE_LOCK:  # held while loading: concurrent first uses load once
         if key not in _CACHE:
-            pipe = _load_pipeline(settings, model, device, dtype, offload, mode)
+            pipe = _load_pipeline(settings, model, where, device, dtype, offload, mode)
             _CACHE[key] = _Loaded(pipe, device, threading.Lock())
         return _CACHE[key]
 
@@ -221,6 +239,7 @@ def _load(settings: GeneratorSettings, model: str, mode: GenerationMode) -> _Loa
 def _load_pipeline(
     settings: GeneratorSettings,
     model: str,
+    where: str,
     device: str,
     dtype: torch.dtype,
     offload: bool,
@@ -230,7 +249,7 @@ def _load_pipeline(
     global _load_count
     start = time.perf_counter()
     try:
-        pipe = _from_pretrained(model, dtype, settings.cache_dir)
+        pipe = _from_pretrained(model, where, dtype, settings.cache_dir)
     except (ImportError, RuntimeError, AttributeError) as exc:
         if mode == "edit" and importlib.util.find_spec("torchvision") is None:
             # transformers' Qwen2VLProcessor (Qwen-Image-Edit) needs a video processor.
