@@ -125,7 +125,7 @@ def synthesize_prompt(state: AgentState, runtime: Runtime[Context]) -> dict:
         notices.append("The model's prompt left out the subject or its facts: composed from them.")
     package = PromptPackage(
         prompt=prompt,
-        negative_prompt=clean_negative_prompt(reply.negative_prompt, name),
+        negative_prompt=clean_negative_prompt(reply.negative_prompt, name, intent.subject),
         subject=name,
         facts=facts,
         reference_images=reference_images(state, evidence),
