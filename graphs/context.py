@@ -188,7 +188,9 @@ class Context:
         for f in fields(self):
             env_name = f.metadata.get("env")
             if env_name and getattr(self, f.name) == f.default and env_name in os.environ:
-                setattr(self, f.name, _parse(os.environ[env_name], f.default, env_name))
+                setattr(self, f.name, _coerce(os.environ[env_name], f.default, env_name))
+            else:  # values from Studio or the SDK may come as text ("3", "no")
+                setattr(self, f.name, _coerce(getattr(self, f.name), f.default, f.name))
         for name, choices in _choices().items():
             if getattr(self, name) not in choices:
                 env_name = next(f.metadata["env"] for f in fields(self) if f.name == name)
@@ -234,15 +236,25 @@ def _choices() -> dict[str, tuple[str, ...]]:
     }
 
 
-def _parse(raw: str, default: object, env_name: str) -> object:
-    """Turn an environment string into the type of the field's default."""
-    try:
-        if isinstance(default, bool):
-            return raw.strip().lower() in {"1", "true", "yes", "on"}
-        if isinstance(default, int):
-            return int(raw)
-        if isinstance(default, float):
-            return float(raw)
-    except ValueError as error:
-        raise ValueError(f"{env_name}={raw!r} is not a valid {type(default).__name__}.") from error
-    return raw
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
+
+
+def _coerce(value: object, default: object, label: str) -> object:
+    """`value` as the type of the field's default: text such as "3" or "no" is parsed, and
+    anything else of the wrong type is refused with a message naming `label`."""
+    kind = type(default)
+    if isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool):
+        return value
+    word = value.strip().lower() if isinstance(value, str) else None
+    if kind is bool and word in TRUE_WORDS | FALSE_WORDS:
+        return word in TRUE_WORDS
+    if kind in (int, float) and not isinstance(value, bool):
+        try:
+            number = float(value) if isinstance(value, str | int | float) else None
+        except ValueError:
+            number = None
+        if number is not None and (kind is float or number.is_integer()):
+            return kind(number)
+    wanted = {bool: "true or false", int: "a whole number", float: "a number"}.get(kind, "text")
+    raise ValueError(f"{label} must be {wanted}, not {value!r}.")

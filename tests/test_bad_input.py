@@ -40,7 +40,7 @@ CASES = [
     ("generate-out-is-a-file", ["generate", "a fox", "--out", "{tmp}/notes.txt"], {}, 2,
      "cannot hold files"),
     ("env-rounds-not-a-number", ["generate", "a fox"], {"CONTEXTGEN_MAX_ROUNDS": "abc"}, 2,
-     "CONTEXTGEN_MAX_ROUNDS='abc' is not a valid int"),
+     "CONTEXTGEN_MAX_ROUNDS must be a whole number, not 'abc'"),
     ("env-zero-steps", ["generate", "a fox"], {"CONTEXTGEN_STEPS": "0"}, 2,
      "steps (CONTEXTGEN_STEPS) must be between 1 and 1000"),
     ("env-huge-width", ["generate", "a fox"], {"CONTEXTGEN_WIDTH": "100000"}, 2,

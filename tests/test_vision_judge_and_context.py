@@ -55,3 +55,26 @@ def test_context_rejects_bad_values(monkeypatch):
     monkeypatch.delenv("CONTEXTGEN_MAX_ROUNDS")
     with pytest.raises(ValueError, match="max_rounds"):
         Context(max_rounds=0)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [({"max_rounds": "3"}, ("max_rounds", 3)), ({"interactive": "no"}, ("interactive", False)),
+     ({"accept_threshold": 1}, ("accept_threshold", 1.0))],
+)
+def test_context_values_sent_as_text_are_parsed(given, expected):
+    name, value = expected
+    assert getattr(Context(**given), name) == value
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [({"max_rounds": "many"}, "max_rounds must be a whole number, not 'many'"),
+     ({"max_rounds": 2.5}, "max_rounds must be a whole number"),
+     ({"max_rounds": True}, "max_rounds must be a whole number"),
+     ({"interactive": "maybe"}, "interactive must be true or false"),
+     ({"chat_model": 5}, "chat_model must be text")],
+)
+def test_context_values_of_the_wrong_type_are_refused_by_name(given, message):
+    with pytest.raises(ValueError, match=message):
+        Context(**given)
