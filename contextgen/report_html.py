@@ -145,7 +145,6 @@ def _intent(intent: dict[str, Any] | None) -> str:
         ("Style", _e(intent.get("style")) or "<em>not stated</em>"),
         ("Route", f'<span class="tag">{_e(intent.get("route"))}</span>'),
         ("Constraints", _list(intent.get("constraints") or [])),
-        ("Implied", _list(intent.get("implicit") or [])),
         ("Knowledge gaps", _list(intent.get("knowledge_gaps") or [])),
         ("Candidate names", _list(intent.get("candidate_names") or [])),
         ("Stated preferences", _list(intent.get("stated_preferences") or [])),

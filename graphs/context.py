@@ -47,6 +47,15 @@ class Context:
         default="qwen2.5-coder-1.5b",
         metadata=_env("CONTEXTGEN_EMBEDDED_MODEL", "Model for the embedded llama.cpp server."),
     )
+    prompt_writer: Literal["auto", "model", "composition"] = field(
+        default="auto",
+        metadata=_env(
+            "CONTEXTGEN_PROMPT_WRITER",
+            "Who writes the prompt from the checked parts. auto: composition on the embedded "
+            "model (unless past runs or a judge's critique must be worked in), else the model.",
+            per_run=True,
+        ),
+    )
     # Vision-language judge. Empty: images are returned unjudged.
     judge_model: str = field(
         default="", metadata=_env("CONTEXTGEN_JUDGE_MODEL", "VLM judge model name (empty: none).")

@@ -30,9 +30,6 @@ class Intent(BaseModel):
     subject: str = Field(description="The main thing to depict, in the user's words or clearer.")
     style: str = Field(default="", description="Visual style or medium, if stated or implied.")
     constraints: list[str] = Field(default_factory=list, description="Explicit requirements.")
-    implicit: list[str] = Field(
-        default_factory=list, description="What the request implies without saying it."
-    )
     knowledge_gaps: list[str] = Field(
         default_factory=list, description="What must be known to draw it, phrased as questions."
     )

@@ -28,7 +28,7 @@ beyond the words it is given. Read the request and answer in JSON.
   around it. If the request describes a thing without naming it ("the pastry shared at the
   Mid-Autumn Festival, on a plate at night"), keep the description ("pastry shared at the
   Mid-Autumn Festival").
-- style, constraints, implicit: the look asked for, explicit requirements, what is implied.
+- style, constraints: the look asked for, explicit requirements (short; none is fine).
 - knowledge_gaps: questions whose answers the image needs and the words do not give
   (names, appearance, places, dates, recent events, what something looks like).
 - candidate_names: when the subject is described but not named and you think you know what it
@@ -57,6 +57,9 @@ candidate_names ["grey crowned crane"],
 queries ["flag of Uganda bird", "grey crowned crane appearance"]."""
 
 ShortText = Annotated[str, StringConstraints(max_length=200)]
+# Small models fill a field up to its bound: every bound is output tokens, and time.
+Phrase = Annotated[str, StringConstraints(max_length=80)]
+Question = Annotated[str, StringConstraints(max_length=100)]
 
 
 class IntentReply(BaseModel):
@@ -65,18 +68,17 @@ class IntentReply(BaseModel):
     # Every field is required: grammar-constrained servers (llama.cpp) let a model skip
     # optional fields, and small models skip the gaps they should think about first.
     subject: ShortText
-    style: ShortText
-    constraints: list[ShortText] = Field(max_length=5)
-    implicit: list[ShortText] = Field(max_length=5)
-    knowledge_gaps: list[ShortText] = Field(max_length=4)
+    style: Phrase
+    constraints: list[Phrase] = Field(max_length=3)
+    knowledge_gaps: list[Question] = Field(max_length=3)
     candidate_names: list[Annotated[str, StringConstraints(max_length=60)]] = Field(max_length=2)
     route: Literal["direct", "reason", "search", "search_then_reason"]
     search_queries: list[Annotated[str, StringConstraints(max_length=100)]] = Field(
         max_length=MAX_QUERIES
     )
     ambiguous: bool
-    clarifying_question: ShortText
-    stated_preferences: list[ShortText] = Field(max_length=3)
+    clarifying_question: Question
+    stated_preferences: list[Phrase] = Field(max_length=3)
 
 
 @reads_request  # checks the request, cuts an over-long one, names emoji (notices)

@@ -178,13 +178,14 @@ def adds_to(known: str, fact: Fact) -> bool:
 class PromptParts:
     """What a grounded prompt is made of: the subject's name, the verified facts, the request,
     the text that describes the subject (the analysis's description and the subject's source),
-    and the statements no source supported."""
+    the statements no source supported, and the user's remembered preferences."""
 
     name: str
     facts: list[Fact]
     request: str
     described: str = ""
     unsupported: tuple[str, ...] = ()
+    preferences: tuple[str, ...] = ()
 
     def held_by(self, prompt: str) -> bool:
         """True when the prompt names the subject, keeps the request's scene (its words that do
@@ -208,15 +209,18 @@ class PromptParts:
         return sum(carried(prompt, fact.statement) for fact in visual) >= needed
 
     def composed(self) -> str:
-        """'<Name>: <up to three sourced facts>. <Reasoning conclusions>. <The request>.': the
-        subject and its looks first, then the request itself (its scene and style)."""
+        """'<Name>: <up to three sourced facts>. <Reasoning conclusions>. <The request>.
+        Preferences: <...>.': the subject and its looks first, then the request itself (its
+        scene and style), then what the user always wants."""
         phrases = [
             without_name(fact.statement, self.name) for fact in sourced_facts(self.facts)[:3]
         ]
         looks = ", ".join(phrase for phrase in phrases if phrase)
         subject = f"{self.name}: {looks}" if self.name and looks else self.name or looks
         conclusions = [fact.statement for fact in self.facts if fact.source == "reasoning"]
-        return " ".join(sentence(part) for part in [subject, *conclusions, self.request] if part)
+        wishes = f"Preferences: {'; '.join(self.preferences)}" if self.preferences else ""
+        parts = [subject, *conclusions, self.request, wishes]
+        return " ".join(sentence(part) for part in parts if part)
 
 
 def names(prompt: str, name: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from typing import Annotated
 
 from langchain_core.language_models import BaseChatModel
@@ -28,6 +29,7 @@ from contextgen.nodes.request_text import names_subject, split_terms, word_count
 from contextgen.nodes.subject import Candidate, naming_fact, resolve_subject
 from contextgen.nodes.time_zones import time_zone_conclusion
 from contextgen.tools.backends import backends_for
+from contextgen.tools.chat_models import uses_embedded_model
 from contextgen.tools.structured_output import invoke_structured
 
 logger = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ SUBJECT_SOURCE_CHARS = 900  # the subject's own source: where its visual facts c
 MAX_SOURCE_CHARS = 350
 MAX_REFERENCE_IMAGES = 3
 MAX_NEGATIVE_TERM_WORDS = 4
+DEFAULT_NEGATIVE_PROMPT = "blurry, low quality, distorted, watermark, text"
 RESTATEMENT_OVERLAP = 0.8  # share of words two facts have in common to count as one
 REASONING_ROUTES = ("reason", "search_then_reason")
 
@@ -87,6 +90,86 @@ def synthesize_prompt(state: AgentState, runtime: Runtime[Context]) -> dict:
     evidence = select_evidence(state.get("evidence", []), subject)
     memories = state.get("memories", [])
     worked_out = worked_out_in_code_or_by_choice(chat_model, state["request"], intent, subject)
+    writer = prompt_writer(runtime.context, state)
+    if writer == "model":
+        draft = model_draft(chat_model, state, subject, evidence, memories, worked_out)
+    else:
+        draft = Draft(facts=[], unsupported=[], prompt="", negative_prompt=DEFAULT_NEGATIVE_PROMPT)
+    name = subject.name if subject is not None else ""
+    facts = [fact for fact in draft.facts if adds_to(f"{state['request']} {name}", fact)]
+    if worked_out:  # computed, so it stands in for the model's own conclusions
+        facts = [fact for fact in facts if fact.source != "reasoning"]
+        facts.append(Fact(statement=worked_out, source="reasoning"))
+    if subject is not None:
+        looks = looks_from_evidence(
+            subject.evidence, subject.name, facts, state["request"], SUBJECT_SOURCE_CHARS
+        )
+        facts = [naming_fact(subject), *facts, *looks]
+    notices = []
+    if draft.unsupported:
+        logger.info("facts no cited source supports: %s", draft.unsupported)
+        notices.append(
+            f"Dropped {len(draft.unsupported)} fact(s) that the cited source does not support, or "
+            "that cite a source not about the subject."
+        )
+    described = f"{intent.subject} {subject.evidence.content if subject else ''}"
+    preferences = tuple(memory.text for memory in memories if memory.kind == "preference")
+    parts = PromptParts(
+        name, facts, state["request"], described, tuple(draft.unsupported), preferences
+    )
+    prompt = draft.prompt
+    if not parts.held_by(prompt):
+        prompt = parts.composed()
+        if writer == "model":
+            notices.append(
+                "The model's prompt left out the subject or its facts: composed from them."
+            )
+    package = PromptPackage(
+        prompt=prompt,
+        negative_prompt=clean_negative_prompt(draft.negative_prompt, name, intent.subject),
+        subject=name,
+        facts=facts,
+        reference_images=reference_images(state, evidence),
+        round=round_number,
+    )
+    update: dict = {"prompt_package": package}
+    if notices:
+        update["notices"] = notices
+    return update
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What the model wrote: facts (checked against their sources), the statements no source
+    supported, its prompt and negative prompt. A composition has no draft of its own."""
+
+    facts: list[Fact]
+    unsupported: list[str]
+    prompt: str
+    negative_prompt: str
+
+
+def prompt_writer(context: Context, state: AgentState) -> str:
+    """"model" or "composition". On auto, the embedded model's prompts are composed from the
+    checked parts (measured: a 1.5B model's own prompts drop the subject or its facts most of the
+    time) unless a past run or a judge's critique must be worked in; other models write."""
+    if context.prompt_writer != "auto":
+        return context.prompt_writer
+    draws_on_the_past = any(memory.kind != "preference" for memory in state.get("memories", []))
+    if not uses_embedded_model(context) or draws_on_the_past or state.get("verdicts"):
+        return "model"
+    return "composition"
+
+
+def model_draft(
+    chat_model: BaseChatModel,
+    state: AgentState,
+    subject: Candidate | None,
+    evidence: list[Evidence],
+    memories: list[Memory],
+    worked_out: str | None,
+) -> Draft:
+    """Ask the model for facts and a prompt; keep the facts their cited sources support."""
     reply = invoke_structured(
         chat_model,
         SynthesisReply,
@@ -97,44 +180,9 @@ def synthesize_prompt(state: AgentState, runtime: Runtime[Context]) -> dict:
     )
     # with a subject, facts from documents come from its own (E1): others are about other things
     citable = evidence[:1] if subject is not None else evidence
-    facts, unsupported = resolve_sources(
-        reply.facts, citable, memories, reasoning=intent.route in REASONING_ROUTES
-    )
-    name = subject.name if subject is not None else ""
-    facts = [fact for fact in facts if adds_to(f"{state['request']} {name}", fact)]
-    if worked_out:  # computed, so it stands in for the model's own conclusions
-        facts = [fact for fact in facts if fact.source != "reasoning"]
-        facts.append(Fact(statement=worked_out, source="reasoning"))
-    if subject is not None:
-        looks = looks_from_evidence(
-            subject.evidence, subject.name, facts, state["request"], SUBJECT_SOURCE_CHARS
-        )
-        facts = [naming_fact(subject), *facts, *looks]
-    prompt = reply.prompt.strip()
-    notices = []
-    if unsupported:
-        logger.info("facts no cited source supports: %s", unsupported)
-        notices.append(
-            f"Dropped {len(unsupported)} fact(s) that the cited source does not support, or "
-            "that cite a source not about the subject."
-        )
-    described = f"{intent.subject} {subject.evidence.content if subject else ''}"
-    parts = PromptParts(name, facts, state["request"], described, tuple(unsupported))
-    if not parts.held_by(prompt):
-        prompt = parts.composed()
-        notices.append("The model's prompt left out the subject or its facts: composed from them.")
-    package = PromptPackage(
-        prompt=prompt,
-        negative_prompt=clean_negative_prompt(reply.negative_prompt, name, intent.subject),
-        subject=name,
-        facts=facts,
-        reference_images=reference_images(state, evidence),
-        round=round_number,
-    )
-    update: dict = {"prompt_package": package}
-    if notices:
-        update["notices"] = notices
-    return update
+    reasoning = state["intent"].route in REASONING_ROUTES
+    facts, unsupported = resolve_sources(reply.facts, citable, memories, reasoning=reasoning)
+    return Draft(facts, unsupported, reply.prompt.strip(), reply.negative_prompt)
 
 
 def worked_out_in_code_or_by_choice(

@@ -18,12 +18,14 @@ from tests import fakes  # noqa: E402
 
 @pytest.fixture
 def context(tmp_path) -> Context:
-    """A context whose data and outputs live in the test's temporary folder."""
+    """A context whose data and outputs live in the test's temporary folder; the (scripted) chat
+    model writes the prompt, as a configured endpoint would."""
     return Context(
         data_dir=str(tmp_path / "data"),
         output_dir=str(tmp_path / "out"),
         max_rounds=3,
         generator_model="none",
+        prompt_writer="model",
     )
 
 

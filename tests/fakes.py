@@ -127,7 +127,6 @@ def intent_reply(route: str = "search", queries: list[str] | None = None, **extr
         "subject": "semiaquatic egg-laying mammal",
         "style": "photograph",
         "constraints": [],
-        "implicit": [],
         "knowledge_gaps": ["Which animal is it?"] if route != "direct" else [],
         "candidate_names": [],
         "route": route,

@@ -5,11 +5,12 @@ summaries; the rest use a scripted chat model."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from langgraph.runtime import Runtime
 
-from contextgen.graphs.state import Evidence, Fact, Intent
+from contextgen.graphs.state import Evidence, Fact, Intent, Memory
 from contextgen.nodes.analyze_intent import normalize_intent
 from contextgen.nodes.grounding import PromptParts, adds_to, sentence, supported, visual_phrases
 from contextgen.nodes.subject import (
@@ -20,7 +21,7 @@ from contextgen.nodes.subject import (
     resolve_subject,
     subject_candidates,
 )
-from contextgen.nodes.synthesize_prompt import synthesize_prompt
+from contextgen.nodes.synthesize_prompt import prompt_writer, synthesize_prompt
 from contextgen.tools.backends import Backends, use_backends
 from contextgen.tools.errors import SearchUnavailable
 from tests.fakes import ListMemory, ScriptedChatModel
@@ -372,7 +373,7 @@ def run_synthesis(context):
     """Run `synthesize_prompt` on `evidence` with scripted choice and synthesis replies."""
 
     def run(evidence, synthesis, choice=None, route="search", request=REQUEST, subject=None,
-            outcome=None):
+            outcome=None, memories=(), writer="model"):
         replies = {"SynthesisReply": [synthesis]}
         if choice is not None:
             replies["SubjectChoiceReply"] = [{"choice": choice}]
@@ -380,11 +381,13 @@ def run_synthesis(context):
             replies["OutcomeReply"] = [{"choice": outcome}]
         chat = ScriptedChatModel(replies=replies, calls=[])
         intent = Intent(subject=subject or DESCRIPTION, route=route, style="photograph")
-        state = {"request": request, "intent": intent, "evidence": evidence, "memories": []}
-        backends = Backends(context, chat_model=chat, search=None, memory=ListMemory(),
+        state = {"request": request, "intent": intent, "evidence": evidence,
+                 "memories": list(memories)}
+        run_context = replace(context, prompt_writer=writer)
+        backends = Backends(run_context, chat_model=chat, search=None, memory=ListMemory(),
                             generator=None, judge=None)
         with use_backends(backends):
-            update = synthesize_prompt(state, Runtime(context=context, stream_writer=print))
+            update = synthesize_prompt(state, Runtime(context=run_context, stream_writer=print))
         return update, chat
 
     return run
@@ -448,6 +451,44 @@ def test_with_a_subject_facts_come_from_its_own_source_and_the_prompt_keeps_the_
     assert "Dropped 1 fact(s)" in update["notices"][0]
     # the model left out "swimming in a creek at dawn": composed
     assert package.prompt == f"Platypus: duck-like bill, dense brown fur. {sentence(REQUEST)}"
+
+
+def test_a_composition_asks_no_prompt_of_the_model_and_carries_looks_and_preferences(
+    run_synthesis,
+):
+    evidence = [hit("Platypus", PLATYPUS_LONG, DESCRIPTION, 0.9),
+                hit("Swimming", SWIMMING, "swimming in a creek", 0.8)]
+    always = Memory(id="p1", kind="preference", text="always watercolour")
+    update, chat = run_synthesis(evidence, synthesis("unused"), choice=1, memories=[always],
+                                 writer="composition")
+    package = update["prompt_package"]
+    assert "SynthesisReply" not in [name for name, _ in chat.calls]
+    assert package.prompt == (
+        f"Platypus: duck-like bill, dense brown fur. {sentence(REQUEST)} "
+        "Preferences: always watercolour."
+    )
+    assert all(f.source == "https://w/Platypus" for f in package.facts)
+    assert package.negative_prompt and "platypus" not in package.negative_prompt.lower()
+    assert not update.get("notices")
+
+
+@pytest.mark.parametrize(
+    ("chat_base_url", "memories", "verdicts", "writer"),
+    [
+        ("", [], [], "composition"),  # the embedded model
+        ("", [Memory(id="p", kind="preference", text="always watercolour")], [], "composition"),
+        ("", [Memory(id="r", kind="run", text="our mascot, a red fox")], [], "model"),
+        ("", [], ["a critique"], "model"),
+        ("http://127.0.0.1:8000/v1", [], [], "model"),  # a configured endpoint
+    ],
+)
+def test_auto_composes_on_the_embedded_model_unless_the_past_or_a_critique_must_be_worked_in(
+    context, chat_base_url, memories, verdicts, writer
+):
+    auto = replace(context, prompt_writer="auto", chat_base_url=chat_base_url)
+    state = {"request": REQUEST, "memories": memories, "verdicts": verdicts}
+    assert prompt_writer(auto, state) == writer
+    assert prompt_writer(replace(auto, prompt_writer="model"), {"memories": []}) == "model"
 
 
 def test_no_subject_is_named_when_no_evidence_names_one(run_synthesis):

@@ -33,7 +33,6 @@ def intent_payload(queries: list[str]) -> dict[str, Any]:
         "subject": "semiaquatic egg-laying mammal",
         "style": "photograph",
         "constraints": [],
-        "implicit": [],
         "knowledge_gaps": ["Which animal is it and what does it look like?"],
         "candidate_names": [],
         "route": "search",
