@@ -13,6 +13,7 @@ from langgraph.runtime import get_runtime
 from langgraph.types import Send
 
 from contextgen.graphs.context import Context
+from contextgen.graphs.node_executor import both_ways, input_schema_of
 from contextgen.graphs.state import AgentState, InputState, OutputState, current_round
 from contextgen.nodes.analyze_intent import analyze_intent
 from contextgen.nodes.clarify import clarify
@@ -22,6 +23,9 @@ from contextgen.nodes.recall_memory import recall_memory
 from contextgen.nodes.remember import remember
 from contextgen.nodes.search import search
 from contextgen.nodes.synthesize_prompt import synthesize_prompt
+
+NODES = (analyze_intent, clarify, search, recall_memory, synthesize_prompt, generate, judge,
+         remember)
 
 
 def current_context() -> Context:
@@ -68,14 +72,10 @@ def build_graph(checkpointer=None):
     builder = StateGraph(
         AgentState, context_schema=Context, input_schema=InputState, output_schema=OutputState
     )
-    builder.add_node("analyze_intent", analyze_intent)
-    builder.add_node("clarify", clarify)
-    builder.add_node("search", search)
-    builder.add_node("recall_memory", recall_memory)
-    builder.add_node("synthesize_prompt", synthesize_prompt)
-    builder.add_node("generate", generate)
-    builder.add_node("judge", judge)
-    builder.add_node("remember", remember)
+    # Each node runs as itself under `invoke`, and in the graph's own thread pool under
+    # `ainvoke`/the server (graphs/node_executor.py), not in asyncio's small default pool.
+    for node in NODES:
+        builder.add_node(node.__name__, both_ways(node), input_schema=input_schema_of(node))
 
     # Routes can also `Send` to search/recall_memory: the path maps list every destination so
     # Studio draws each edge.
