@@ -37,14 +37,13 @@ from contextgen.benchmarks.api_servers import (
 from contextgen.benchmarks.backends import BENCH_PREFERENCE
 from contextgen.benchmarks.langgraph_server import running_langgraph_server, write_config
 from contextgen.graphs.context import Context
+from contextgen.graphs.node_executor import NODE_THREADS_VARIABLE, node_threads
 
 REQUEST = "the egg-laying mammal of eastern Australia, as a photo"
 CHAT_SCHEMAS_PER_RUN = ("IntentReply", "SynthesisReply", "JudgeReply")
 VIA = ("process", "server", "both")
 SERVER_STORE = "langgraph dev"
 GRAPH_ID = "contextgen"
-# Python's default thread pool, which runs the graph's synchronous nodes under the server.
-SERVER_THREAD_POOL = min(32, (os.cpu_count() or 1) + 4)
 
 Outcome = tuple[float, dict | None, str | None]  # (seconds, final state, error)
 
@@ -167,8 +166,9 @@ def _through_server(servers: ApiServers, folder: Path, runs: int,
 
     jobs_at_once = max(concurrency)
     config = write_config(folder)
-    with running_langgraph_server(config, _server_environment(servers, folder),
-                                  folder / "server.log", jobs_at_once) as server:
+    environment = _server_environment(servers, folder)
+    with running_langgraph_server(config, environment, folder / "server.log",
+                                  jobs_at_once) as server:
         client = get_sync_client(url=server.url, api_key=None)
         warm_up = _server_batch(client, servers, folder, 1, 1)
         if not warm_up["verified"]:
@@ -176,16 +176,17 @@ def _through_server(servers: ApiServers, folder: Path, runs: int,
                                f"{server.log_tail()}")
         cells = {str(level): _server_batch(client, servers, folder, runs, level)
                  for level in concurrency}
-    setup = {"n_jobs_per_worker": jobs_at_once, "thread_pool": SERVER_THREAD_POOL,
+    setup = {"n_jobs_per_worker": jobs_at_once, "thread_pool": node_threads(environment),
              "checkpointer": "the in-memory runtime's own", "memory": "embedded Chroma"}
     return cells, setup
 
 
 def _server_environment(servers: ApiServers, folder: Path) -> dict[str, str]:
-    """This process's environment without its contextgen settings and keys, plus the local
-    API servers, a temporary data folder and one round: the in-process benchmark's backends."""
+    """This process's environment without its contextgen settings (but the node pool's size)
+    and keys, plus the local API servers, a temporary data folder and one round: the in-process
+    benchmark's backends."""
     kept = {name: value for name, value in os.environ.items()
-            if not name.startswith("CONTEXTGEN_")
+            if (not name.startswith("CONTEXTGEN_") or name == NODE_THREADS_VARIABLE)
             and name not in ("OPENAI_API_KEY", "TAVILY_API_KEY", "LANGSMITH_API_KEY")}
     return kept | api_environment(servers) | {
         "CONTEXTGEN_DATA_DIR": str(folder / "data"),
@@ -321,7 +322,7 @@ def describe(result: dict[str, Any]) -> list[str]:
         lines += [
             f"langgraph dev: --n-jobs-per-worker {server['n_jobs_per_worker']}; checkpoints in "
             f"{server['checkpointer']} (not SQLite or PostgreSQL); memory in {server['memory']}",
-            f"langgraph dev runs the synchronous nodes in Python's default thread pool: "
-            f"{server['thread_pool']} threads (min(32, CPUs + 4)), so at most "
-            f"{server['thread_pool']} runs progress at once"]
+            f"langgraph dev runs the synchronous nodes in the graph's own thread pool: "
+            f"{server['thread_pool']} threads ({NODE_THREADS_VARIABLE}; a run uses up to 5 "
+            f"at once)"]
     return lines
