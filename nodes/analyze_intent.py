@@ -12,14 +12,13 @@ from pydantic import BaseModel, Field, StringConstraints
 from contextgen.graphs.context import Context
 from contextgen.graphs.state import AgentState, Intent
 from contextgen.nodes.grounding import key_words
-from contextgen.nodes.request_text import reads_request
+from contextgen.nodes.request_text import query_text, reads_request
 from contextgen.nodes.subject import is_junk_name
 from contextgen.tools.backends import backends_for
 from contextgen.tools.structured_output import invoke_structured
 
 MAX_QUERIES = 3  # the model's own queries
 MAX_SEARCHES = 4  # with the description, the request and the candidate names
-MAX_QUERY_CHARS = 300  # a long request searches by its start (search APIs cap query length)
 
 INTENT_INSTRUCTIONS = """You prepare image requests for a text-to-image model that knows nothing
 beyond the words it is given. Read the request and answer in JSON.
@@ -131,12 +130,6 @@ def normalize_intent(intent: Intent, request: str) -> Intent:
             ],
         }
     )
-
-
-def query_text(text: str) -> str:
-    """The text as one search query: at most `MAX_QUERY_CHARS`, cut at a word boundary."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= MAX_QUERY_CHARS else flat[:MAX_QUERY_CHARS].rsplit(" ", 1)[0]
 
 
 def distinct(texts: Iterable[str]) -> list[str]:

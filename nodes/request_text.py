@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from contextgen.graphs.state import MAX_REQUEST_CHARS
 
+MAX_QUERY_CHARS = 300  # a long request searches by its start (search APIs cap query length)
 EXAMPLE = 'e.g. {"request": "a red fox in snow"}'
 NAMEABLE_SYMBOLS = ("So", "Sm", "Sc")  # other, maths and currency symbols: emoji are "So"
 MAX_SYMBOL_NAMES = 12
@@ -176,3 +177,9 @@ def unspaced_bigrams(text: str) -> set[str]:
         for i in range(len(text) - 1)
         if is_unspaced(text[i]) and is_unspaced(text[i + 1])
     }
+
+
+def query_text(text: str) -> str:
+    """The text as one search query: at most `MAX_QUERY_CHARS`, cut at a word boundary."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= MAX_QUERY_CHARS else flat[:MAX_QUERY_CHARS].rsplit(" ", 1)[0]

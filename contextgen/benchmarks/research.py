@@ -43,8 +43,10 @@ def run(repeats: int = 3, scale: float = 1.0) -> dict[str, Any]:
     agent = build_graph()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="contextgen-bench-") as folder:
+        # the instant chat model stands in for an endpoint: it writes the prompt, so the
+        # research phase ends where the synthesis call starts
         context = Context(data_dir=folder, output_dir=folder, generator_model="none",
-                          max_rounds=1)
+                          max_rounds=1, prompt_writer="model")
         for name, scenario in SCENARIOS.items():
             delays = {q: d * scale for q, d in scenario["queries"].items()}
             memory_delay = scenario["memory"] * scale
@@ -57,8 +59,8 @@ def run(repeats: int = 3, scale: float = 1.0) -> dict[str, Any]:
                 chat = backends.chat_model
                 walls.append(chat.time_of("SynthesisReply", "start")
                              - chat.time_of("IntentReply", "end"))
-                # what the graph searched (the subject's description comes first, and the
-                # analysis keeps at most three queries), each with its delay
+                # what the graph searched (the subject's description and the request come
+                # first, and the analysis keeps at most four queries), each with its delay
                 searched = {query: delays.get(query, 0.0) for query, *_ in backends.search.calls}
             slowest = max([*searched.values(), memory_delay])
             total = sum(searched.values()) + memory_delay
