@@ -187,8 +187,9 @@ def names_nothing(name: str) -> bool:
 
 
 def is_junk_name(name: str, request: str, description: str) -> bool:
-    """True for a guessed name that names nothing or restates the request or description."""
-    return names_nothing(name) or _bare(name) in (_bare(request), _bare(description))
+    """True for a guessed name that names nothing or only repeats the request's own words
+    ("mausoleum" for "the marble mausoleum a Mughal emperor built"): a guess must add a name."""
+    return names_nothing(name) or word_share(name, f"{request} {description}") == 1.0
 
 
 def choose(chat_model: BaseChatModel, request: str, candidates: list[Candidate]) -> int | None:

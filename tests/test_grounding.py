@@ -350,6 +350,13 @@ def test_the_name_counts_only_when_all_its_words_are_in_the_prompt(prompt, named
     assert parts.held_by(prompt) is named
 
 
+def test_a_guess_that_only_repeats_the_requests_words_is_no_candidate():
+    request = "the ivory-white marble mausoleum a Mughal emperor built in Agra, at sunrise"
+    taj = hit("Taj Mahal", "The Taj Mahal is an ivory-white marble mausoleum in Agra.", request)
+    intent = Intent(subject=request, route="search", candidate_names=["mausoleum", "Taj Mahal"])
+    assert [c.name for c in subject_candidates(request, intent, [taj])] == ["Taj Mahal"]
+
+
 def test_candidates_are_named_by_titles_without_their_disambiguation():
     description = "the flightless nocturnal bird of New Zealand"
     evidence = [hit("Kiwi (bird)", "Kiwi are flightless birds endemic to New Zealand.",
