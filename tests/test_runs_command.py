@@ -31,6 +31,7 @@ def cli(context, fake_backends, tmp_path, monkeypatch):
     monkeypatch.setenv("CONTEXTGEN_DATA_DIR", context.data_dir)
     monkeypatch.setenv("CONTEXTGEN_OUTPUT_DIR", str(tmp_path / "outputs"))
     monkeypatch.setenv("CONTEXTGEN_GENERATOR", "none")  # the fake generator is handed in
+    monkeypatch.setenv("CONTEXTGEN_PROMPT_WRITER", "model")  # the scripted model writes it
     backends = fake_backends(syntheses=[echo_style_synthesis])
 
     def run(*argv: str) -> int:
