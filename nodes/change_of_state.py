@@ -13,10 +13,9 @@ import logging
 import re
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from contextgen.tools.structured_output import StructuredOutputError, invoke_structured
+from contextgen.tools.structured_output import ChoiceReply, invoke_choice
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +53,7 @@ like at the moment shown, after any heat, cold or time the scene describes. Answ
 the outcome's number as "choice"."""
 
 
-class OutcomeReply(BaseModel):
+class OutcomeReply(ChoiceReply):
     """The model's pick among the numbered outcomes: a number, never free text."""
 
     choice: int = Field(ge=1, le=len(OUTCOMES))
@@ -87,15 +86,8 @@ def change_of_state_conclusion(chat_model: BaseChatModel, request: str, thing: s
     gives no valid number."""
     listing = "\n".join(f"{number}. {text}" for number, text in enumerate(OUTCOMES, start=1))
     message = f"Scene: {request}\n\nThe {thing} at the moment shown is:\n{listing}"
-    try:
-        reply = invoke_structured(
-            chat_model,
-            OutcomeReply,
-            [SystemMessage(content=INSTRUCTIONS), HumanMessage(content=message)],
-        )
-    except StructuredOutputError as error:
-        logger.info("no change of state worked out: %s", error)
+    choice = invoke_choice(chat_model, OutcomeReply, INSTRUCTIONS, message)
+    if choice is None:
         return None
-    outcome = OUTCOMES[reply.choice - 1]
-    logger.info("change of state for %r: %s", thing, outcome)
-    return None if reply.choice == 1 else f"The {thing} is {outcome}."
+    logger.info("change of state for %r: %s", thing, OUTCOMES[choice - 1])
+    return None if choice == 1 else f"The {thing} is {OUTCOMES[choice - 1]}."

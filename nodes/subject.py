@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from itertools import zip_longest
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from contextgen.graphs.state import Evidence, Fact, Intent
 from contextgen.nodes.grounding import SUBJECT_FACT_PREFIX, key_words, word_share
 from contextgen.nodes.request_text import query_text
 from contextgen.tools.errors import BackendUnavailable
-from contextgen.tools.structured_output import StructuredOutputError, invoke_structured
+from contextgen.tools.structured_output import ChoiceReply, invoke_choice
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +49,7 @@ very thing (not a person, place or group connected to it). Answer in JSON with t
 number as "choice", or 0 when no entry defines it."""
 
 
-class SubjectChoiceReply(BaseModel):
+class SubjectChoiceReply(ChoiceReply):
     """The model's pick among numbered candidates: a number, never free text."""
 
     choice: int = Field(ge=0, le=MAX_CANDIDATES, description="0 when none fits")
@@ -199,16 +198,8 @@ def choose(chat_model: BaseChatModel, request: str, candidates: list[Candidate])
         for number, candidate in enumerate(candidates, start=1)
     )
     message = f"Entries:\n{listing}\n0. none of these\n\nWhich entry defines: {request}?"
-    try:
-        reply = invoke_structured(
-            chat_model,
-            SubjectChoiceReply,
-            [SystemMessage(content=CHOICE_INSTRUCTIONS), HumanMessage(content=message)],
-        )
-    except StructuredOutputError as error:
-        logger.info("no subject chosen: %s", error)
-        return None
-    return reply.choice - 1 if 0 < reply.choice <= len(candidates) else None
+    choice = invoke_choice(chat_model, SubjectChoiceReply, CHOICE_INSTRUCTIONS, message)
+    return choice - 1 if choice and choice <= len(candidates) else None
 
 
 def snippet(text: str) -> str:

@@ -12,7 +12,7 @@ import re
 from typing import TypeVar
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ValidationError
 
 from contextgen.tools.errors import ModelUnavailable
@@ -64,6 +64,27 @@ def invoke_structured(
     raise StructuredOutputError(
         f"The model gave no valid {schema.__name__} after a repair attempt."
     )
+
+
+class ChoiceReply(BaseModel):
+    """A reply that is one number: a model's pick among numbered options (subclasses bound it)."""
+
+    choice: int
+
+
+def invoke_choice(
+    model: BaseChatModel, schema: type[ChoiceReply], instructions: str, message: str
+) -> int | None:
+    """The number `model` picks (held to `schema`'s bounds), or None when it gives no valid
+    reply even after the repair attempt."""
+    try:
+        reply = invoke_structured(
+            model, schema, [SystemMessage(content=instructions), HumanMessage(content=message)]
+        )
+    except StructuredOutputError as error:
+        logger.info("no %s: %s", schema.__name__, error)
+        return None
+    return reply.choice
 
 
 def _invoke(bound, conversation: list[BaseMessage]) -> BaseMessage:
