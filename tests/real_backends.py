@@ -8,12 +8,13 @@ The LangGraph server and the `contextgen` CLI run in other processes, where the 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from contextgen.graphs.context import Context
+from contextgen.langgraph_dev import OFFLINE_ENV
+from contextgen.langgraph_dev import free_port as free_port  # the tests' servers share it
 from contextgen.tools.local_llm.weights import ensure_gguf
 
 SMALL_MODEL = "qwen2.5-coder-0.5b"
@@ -66,12 +67,8 @@ def offline_env(data_dir: Path, out_dir: Path, generator: str | Path = "none", *
     """Environment for a server or CLI subprocess: offline, embedded 0.5B model, tiny sizes."""
     env = {
         **os.environ,
-        "LANGGRAPH_CLI_NO_ANALYTICS": "1",
-        "LANGGRAPH_NO_VERSION_CHECK": "true",
-        "LANGSMITH_TRACING": "false",
+        **OFFLINE_ENV,
         "HF_HUB_OFFLINE": "1",
-        "NO_PROXY": "127.0.0.1,localhost",
-        "no_proxy": "127.0.0.1,localhost",
         "CONTEXTGEN_DATA_DIR": str(data_dir),
         "CONTEXTGEN_OUTPUT_DIR": str(out_dir),
         "CONTEXTGEN_EMBEDDED_MODEL": SMALL_MODEL,
@@ -88,10 +85,3 @@ def offline_env(data_dir: Path, out_dir: Path, generator: str | Path = "none", *
                  "CONTEXTGEN_JUDGE_MODEL"):
         env.pop(name, None)
     return env
-
-
-def free_port() -> int:
-    """A free TCP port on the loopback interface."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

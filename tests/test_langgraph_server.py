@@ -9,19 +9,14 @@ LangSmith tracing. The server is stopped by its process id.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from contextgen.langgraph_dev import running_langgraph_server
 from tests.real_backends import (
-    BIN,
     REPO,
-    free_port,
     offline_env,
     prepare_data_dir,
     remove_models,
@@ -31,17 +26,7 @@ from tests.real_backends import (
 pytestmark = pytest.mark.slow
 
 GRAPH_ID = "contextgen"
-START_TIMEOUT_S = 120
 TIMINGS: dict[str, float] = {}
-
-
-def _server_up(url: str) -> bool:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(f"{url}/ok", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -51,34 +36,13 @@ def server(tmp_path_factory):
     data_dir = prepare_data_dir(root / "data")
     generator = save_tiny_generator(root / "tiny-qwen-image")
     out_dir = root / "out"
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (root / "server.log").open("w")
+    env = offline_env(data_dir, out_dir, generator)
     started = time.perf_counter()
-    process = subprocess.Popen(
-        [str(BIN / "langgraph"), "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1",
-         "--port", str(port), "--config", str(REPO / "langgraph.json")],
-        cwd=REPO,  # langgraph.json's paths are relative to the working folder
-        env=offline_env(data_dir, out_dir, generator),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     try:
-        while not _server_up(url):
-            if process.poll() is not None or time.perf_counter() - started > START_TIMEOUT_S:
-                pytest.fail(f"langgraph dev did not start:\n{(root / 'server.log').read_text()}")
-            time.sleep(0.2)
-        TIMINGS["server_start_s"] = round(time.perf_counter() - started, 2)
-        yield {"url": url, "out_dir": out_dir, "log": root / "server.log"}
+        with running_langgraph_server(REPO / "langgraph.json", env, root / "server.log") as dev:
+            TIMINGS["server_start_s"] = round(time.perf_counter() - started, 2)
+            yield {"url": dev.url, "out_dir": out_dir}
     finally:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait()
-        log.close()
         remove_models(data_dir)
         print(f"\nlanggraph dev timings: {json.dumps(TIMINGS)}")
 

@@ -8,16 +8,11 @@ stops after intent analysis. One server for the module, stopped by its process i
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import time
-
 import pytest
 
 from contextgen.graphs.state import MAX_REQUEST_CHARS
-from tests.real_backends import BIN, REPO, free_port, offline_env, prepare_data_dir, remove_models
-from tests.test_langgraph_server import START_TIMEOUT_S, _server_up
+from contextgen.langgraph_dev import running_langgraph_server
+from tests.real_backends import REPO, offline_env, prepare_data_dir, remove_models
 
 pytestmark = pytest.mark.slow
 
@@ -43,30 +38,10 @@ def server_url(tmp_path_factory):
     root = tmp_path_factory.mktemp("sdk-bad-input")
     data_dir = prepare_data_dir(root / "data", corpus=False)
     env = offline_env(data_dir, root / "out", "none", CONTEXTGEN_SEARCH="none")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (root / "server.log").open("w")
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [str(BIN / "langgraph"), "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1",
-         "--port", str(port), "--config", str(REPO / "langgraph.json")],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
     try:
-        while not _server_up(url):
-            if process.poll() is not None or time.perf_counter() - started > START_TIMEOUT_S:
-                pytest.fail(f"langgraph dev did not start:\n{(root / 'server.log').read_text()}")
-            time.sleep(0.2)
-        yield url
+        with running_langgraph_server(REPO / "langgraph.json", env, root / "server.log") as dev:
+            yield dev.url
     finally:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait()
-        log.close()
         remove_models(data_dir)
 
 

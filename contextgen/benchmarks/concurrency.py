@@ -35,9 +35,9 @@ from contextgen.benchmarks.api_servers import (
     stop_api_servers,
 )
 from contextgen.benchmarks.backends import BENCH_PREFERENCE
-from contextgen.benchmarks.langgraph_server import running_langgraph_server, write_config
 from contextgen.graphs.context import Context
 from contextgen.graphs.node_executor import NODE_THREADS_VARIABLE, node_threads
+from contextgen.langgraph_dev import running_langgraph_server, write_config
 
 REQUEST = "the egg-laying mammal of eastern Australia, as a photo"
 CHAT_SCHEMAS_PER_RUN = ("IntentReply", "SynthesisReply", "JudgeReply")

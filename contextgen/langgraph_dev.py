@@ -1,5 +1,6 @@
 """A real `langgraph dev` server in a subprocess: offline (no analytics, no version check, no
-LangSmith tracing), on a free port of 127.0.0.1, stopped by its process id.
+LangSmith tracing), on a free port of 127.0.0.1, stopped by its process id. The concurrency
+benchmark and the SDK integration tests start theirs here.
 
 `langgraph dev` runs LangGraph's in-memory runtime: threads, runs and checkpoints live in the
 server process with its own checkpointer (pickled under `.langgraph_api` in its working folder),
@@ -122,9 +123,10 @@ def stop_langgraph_server(server: LanggraphServer) -> None:
 
 @contextmanager
 def running_langgraph_server(config: Path, env: Mapping[str, str], log_path: Path,
-                             n_jobs_per_worker: int = 1) -> Iterator[LanggraphServer]:
+                             n_jobs_per_worker: int = 1,
+                             timeout_s: float = START_TIMEOUT_S) -> Iterator[LanggraphServer]:
     """`start_langgraph_server` for the `with` block, stopped on the way out."""
-    server = start_langgraph_server(config, env, log_path, n_jobs_per_worker)
+    server = start_langgraph_server(config, env, log_path, n_jobs_per_worker, timeout_s)
     try:
         yield server
     finally:
