@@ -77,6 +77,18 @@ def test_bench_command_rejects_bad_sizes(capsys):
     assert "--sizes" in capsys.readouterr().err
 
 
+def assert_four_runs_each_counted_once(cells: dict) -> None:
+    """A store's cells at concurrency 1 and 4: each of the 4 runs finished once, with its image
+    and only its own checkpoints, and the speed fields are filled."""
+    assert set(cells) == {"1", "4"}
+    for cell in cells.values():
+        assert cell["verified"], cell
+        assert cell["finished"] == 4 and cell["lost"] == 0 and cell["duplicated"] == 0
+        assert cell["images"] == 4 and cell["foreign_checkpoints"] == 0
+        assert len(cell["checkpoints_per_run"]) == 1 and cell["checkpoints_per_run"][0] > 3
+        assert cell["runs_per_minute"] > 0 and 0 < cell["p50_s"] <= cell["p95_s"]
+
+
 @pytest.fixture(scope="module")
 def postgres_url():
     with running_postgres() as server:
@@ -89,13 +101,7 @@ def test_concurrency_counts_every_run_once_on_sqlite_and_postgres(postgres_url):
                              latencies=fast, via="process")
     assert set(result["stores"]) == {"sqlite", "postgres"}
     for cells in result["stores"].values():
-        assert set(cells) == {"1", "4"}
-        for cell in cells.values():
-            assert cell["verified"], cell
-            assert cell["finished"] == 4 and cell["lost"] == 0 and cell["duplicated"] == 0
-            assert cell["images"] == 4 and cell["foreign_checkpoints"] == 0
-            assert len(cell["checkpoints_per_run"]) == 1 and cell["checkpoints_per_run"][0] > 3
-            assert cell["runs_per_minute"] > 0 and 0 < cell["p50_s"] <= cell["p95_s"]
+        assert_four_runs_each_counted_once(cells)
     assert len(concurrency.describe(result)) == 2 + 4
     assert recent_threads(open_checkpointer("", postgres_url), 10) == []  # cleaned up
 
@@ -127,14 +133,7 @@ def test_concurrency_through_langgraph_dev_counts_every_run_once():
     assert set(result["stores"]) == {"langgraph dev"}
     assert result["langgraph_dev"]["n_jobs_per_worker"] == 4
     assert result["langgraph_dev"]["thread_pool"] >= 5
-    cells = result["stores"]["langgraph dev"]
-    assert set(cells) == {"1", "4"}
-    for cell in cells.values():
-        assert cell["verified"], cell
-        assert cell["finished"] == 4 and cell["lost"] == 0 and cell["duplicated"] == 0
-        assert cell["images"] == 4 and cell["foreign_checkpoints"] == 0
-        assert len(cell["checkpoints_per_run"]) == 1 and cell["checkpoints_per_run"][0] > 3
-        assert cell["runs_per_minute"] > 0 and 0 < cell["p50_s"] <= cell["p95_s"]
+    assert_four_runs_each_counted_once(result["stores"]["langgraph dev"])
     lines = concurrency.describe(result)
     assert len(lines) == 2 + 2 + 2 and "--n-jobs-per-worker 4" in lines[-2]
 
