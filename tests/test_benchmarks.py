@@ -167,8 +167,10 @@ def test_llm_benchmark_on_embedded_small_model(tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     result = llm.run(model="qwen2.5-coder-0.5b", requests=1)
     assert result["model"] == "qwen2.5-coder-0.5b"
-    assert result["calls_per_request"] >= 2
+    # the analysis always calls the model; the prompt is composed on the embedded model, which
+    # is asked again only to choose (a subject among several, a change of state)
+    assert result["calls_per_request"] >= 1
     assert result["output_tokens_per_second"] > 0
-    assert {"analyze_intent", "synthesize_prompt"} <= set(result["per_node_per_request"])
+    assert "analyze_intent" in result["per_node_per_request"]
     assert isinstance(result["within_target"], bool)
     assert llm.describe(result)

@@ -699,7 +699,7 @@ def test_eval_cli_on_embedded_model_agent_and_baseline(tmp_path):
         assert record["keyword_hit"] in (True, False)
         assert record["final_prompt"]
     agent = [r for r in records if r["arm"] == "agent"]
-    assert all(r["llm_calls"] >= 2 and r["output_tokens"] > 0 for r in agent), agent
+    assert all(r["llm_calls"] >= 1 and r["output_tokens"] > 0 for r in agent), agent
     assert "closure" in done.stdout
     assert "Context closure" in (out / "summary.md").read_text()
     assert (out / "scaling.png").stat().st_size > 0
