@@ -35,7 +35,13 @@ VISUAL_WORDS = frozenset(
     "fur furred feathers feathered scales scaly bill billed beak tail tailless wings horns coat "
     "mane shell fins claws stripes striped spots spotted patches quills quill dome domes tower "
     "towers spire arch arches columns pillars minarets sails lattice roof wall walls gardens "
-    "statue robed crowned torch sarsen megalithic lintel".split()
+    "statue robed crowned torch sarsen megalithic lintel carved rock-cut terraces terraced "
+    "facade spires towers thatched painted canvas fresco mural woodblock swirling thorny spiky "
+    "spiny husk rind flesh pulp seeds leaves leaf petals blossoms bark trunk needles "
+    "long-necked long-tailed slender thick massive swollen hairy woolly glossy translucent "
+    "shiny smooth wrinkled hooked webbed tusks antlers snout whiskers plumage crest lanterns "
+    "lamps candles costumes masks powder bowl bellows reeds pipes drones "
+    "bow blades mallet racket wheels chimney boiler carriages sphere cube squares".split()
 )
 # Words a looks phrase stops before, and words it neither starts nor ends with.
 PHRASE_BREAKS = frozenset(

@@ -35,7 +35,7 @@ from contextgen.tools.structured_output import invoke_structured
 logger = logging.getLogger(__name__)
 
 MAX_EVIDENCE = 4
-SUBJECT_SOURCE_CHARS = 900  # the subject's own source: where its visual facts come from
+SUBJECT_SOURCE_CHARS = 1200  # the subject's whole source (as search keeps it): its looks
 MAX_SOURCE_CHARS = 350
 MAX_REFERENCE_IMAGES = 3
 MAX_NEGATIVE_TERM_WORDS = 4
