@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from itertools import zip_longest
 
 from langchain_core.language_models import BaseChatModel
 from pydantic import Field
@@ -25,7 +24,7 @@ from contextgen.tools.structured_output import ChoiceReply, invoke_choice
 logger = logging.getLogger(__name__)
 
 MAX_CANDIDATES = 6
-OWN_HITS = 4  # top hits of the subject's own queries (description, request) offered as candidates
+OWN_HITS = 4  # top hits of the request offered as candidates
 SNIPPET_CHARS = 140
 # Calibrated in tests/test_grounding.py on Wikipedia summaries: the article a description
 # points at shares at least half its content words, or sits this close in MiniLM space;
@@ -87,14 +86,15 @@ def resolve_subject(
 ) -> Candidate | None:
     """The subject's name and its evidence, or None.
 
-    Each candidate's evidence is matched against the request and the analysis's description of
-    the subject (the better of the two counts). The model picks among the candidates by number
-    (no call for a single one); its pick stands when its match is nearly as good as the best
-    one's, otherwise (a neighbour, 'none', no valid reply) the best-matching candidate is taken.
-    Either way the evidence must match, or no subject is named.
+    Each candidate's evidence is matched against the request (measured on the dev set, the
+    analysis's description of the subject is the worse yardstick: it is often the scene). The
+    model picks among the candidates by number (no call for a single one); its pick stands when
+    its match is nearly as good as the best one's, otherwise (a neighbour, 'none', no valid
+    reply) the best-matching candidate is taken. Either way the evidence must match, or no
+    subject is named.
     """
     candidates = subject_candidates(request, intent, evidence)
-    descriptions = (request, intent.subject)
+    descriptions = (request,)
     named = [c for c in candidates if same_name(c.name, intent.subject)]  # the request names it
     if len(candidates) <= 1 or named:
         only = (named or candidates or [None])[0]
@@ -114,12 +114,17 @@ def resolve_subject(
 
 
 def subject_candidates(request: str, intent: Intent, evidence: list[Evidence]) -> list[Candidate]:
-    """The titles of the subject's own top hits (the request's and its description's, in turn),
-    the analysis's names that some evidence names, then every other query's top hit; one per
-    name. Titles that name nothing and guesses that only restate the request are left out."""
+    """The titles of the request's own top hits (the description's where the request was not
+    searched), with the analysis's names that some evidence names after the first; one per
+    name. Titles that name nothing and guesses that only restate
+    the request are left out. (Hits of the description and of the model's queries are about
+    the scene as often as the subject: offered too, they lost more subjects than they found.)"""
     description = intent.subject.strip()
     ranked = sorted(evidence, key=lambda item: item.score, reverse=True)
-    own = own_hits(ranked, (query_text(request), description))
+    own = [
+        item for item in ranked if item.query == query_text(request)
+    ] or [item for item in ranked if item.query == description]  # the request not searched
+    own = own[:OWN_HITS]
     candidates = [titled(item) for item in own[:1]]
     for name in intent.candidate_names:
         source = naming_evidence(name, ranked)
@@ -128,26 +133,11 @@ def subject_candidates(request: str, intent: Intent, evidence: list[Evidence]) -
                 titled(source) if same_name(source.title, name) else Candidate(name.strip(), source)
             )
     candidates += [titled(item) for item in own[1:]]
-    tops: dict[str, Evidence] = {}
-    for item in ranked:
-        tops.setdefault(item.query, item)
-    candidates += [titled(item) for item in tops.values()]
     unique: dict[str, Candidate] = {}
     for candidate in candidates:
         if not names_nothing(candidate.name):
             unique.setdefault(candidate.name.casefold(), candidate)
     return list(unique.values())[:MAX_CANDIDATES]
-
-
-def own_hits(ranked: list[Evidence], queries: tuple[str, ...]) -> list[Evidence]:
-    """The best `OWN_HITS` hits of the subject's own queries, taken in turn (the first query's
-    best, the second's best, the first's second, ...), each source once."""
-    lists = [[item for item in ranked if item.query == query] for query in dict.fromkeys(queries)]
-    turns = (item for rank in zip_longest(*lists) for item in rank if item is not None)
-    unique: dict[str, Evidence] = {}
-    for item in turns:
-        unique.setdefault(item.source, item)
-    return list(unique.values())[:OWN_HITS]
 
 
 def titled(evidence: Evidence) -> Candidate:

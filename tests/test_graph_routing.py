@@ -22,7 +22,6 @@ from tests.fakes import (
     verdict,
 )
 
-
 FIRST_ROUND_QUERIES = [
     "semiaquatic egg-laying mammal", "the egg-laying mammal of eastern Australia",
     "egg-laying mammal Australia",

@@ -177,26 +177,27 @@ DESCRIPTION = "semiaquatic egg-laying mammal endemic to eastern Australia"
 REQUEST = f"the {DESCRIPTION}, swimming in a creek at dawn"
 
 
-def test_candidates_are_the_description_hits_and_the_analysis_names_evidence_names():
+def test_candidates_are_the_requests_hits_and_the_analysis_names_evidence_names():
     evidence = [
-        hit("Echidna", ECHIDNA, DESCRIPTION, 0.9),
-        hit("Platypus", PLATYPUS, DESCRIPTION, 0.8),
+        hit("Echidna", ECHIDNA, REQUEST, 0.9),
+        hit("Platypus", PLATYPUS, REQUEST, 0.8),
         hit("Swimming", SWIMMING, "swimming in a creek", 0.7),
     ]
     intent = Intent(subject=DESCRIPTION, candidate_names=["platypus", "unknown", "dugong"])
     names = [c.name for c in subject_candidates(REQUEST, intent, evidence)]
-    # the description's top hit, the analysis's name as its evidence spells it, the rest; a
-    # guess no evidence names ("dugong") and a junk name ("unknown") are left out
-    assert names == ["Echidna", "Platypus", "Swimming"]
+    # the request's top hit, the analysis's name as its evidence spells it, the request's other
+    # hits; other queries' hits, a guess no evidence names ("dugong") and a junk name
+    # ("unknown") are left out
+    assert names == ["Echidna", "Platypus"]
 
 
 def test_a_guessed_name_that_only_a_text_mentions_is_a_candidate_citing_that_text():
-    flag = hit("Flag of Uganda", "The flag shows a grey crowned crane on a white disc.", "flag")
-    intent = Intent(subject="the bird on the flag of Uganda",
-                    candidate_names=["grey crowned crane"])
-    candidates = subject_candidates("the bird on the flag of Uganda", intent, [flag])
+    request = "the bird on the flag of Uganda"
+    flag = hit("Flag of Uganda", "The flag shows a grey crowned crane on a white disc.", request)
+    intent = Intent(subject=request, candidate_names=["grey crowned crane"])
+    candidates = subject_candidates(request, intent, [flag])
     assert [(c.name, c.evidence.title) for c in candidates] == [
-        ("grey crowned crane", "Flag of Uganda"), ("Flag of Uganda", "Flag of Uganda")
+        ("Flag of Uganda", "Flag of Uganda"), ("grey crowned crane", "Flag of Uganda")
     ]
 
 
@@ -365,18 +366,18 @@ def test_candidates_are_named_by_titles_without_their_disambiguation():
     assert [c.name for c in subject_candidates(description, intent, evidence)] == ["Kiwi"]
 
 
-def test_the_requests_own_hits_are_candidates_in_turn_with_the_descriptions_first():
+def test_the_descriptions_hits_are_candidates_only_where_the_request_was_not_searched():
     request = "rows of clay lamps on a doorstep for the Hindu festival of lights, at night"
     description = "clay oil lamps"
     evidence = [
         hit("Clay", "Clay is a fine-grained soil.", description, 1.0),
-        hit("Oil lamp", "An oil lamp burns oil.", description, 0.9),
         hit("Diwali", "Diwali is the Hindu festival of lights.", request, 0.8),
         hit("Rangoli", "Rangoli is an art form.", request, 0.7),
     ]
     intent = Intent(subject=description, route="search")
-    names = [c.name for c in subject_candidates(request, intent, evidence)]
-    assert names[:4] == ["Diwali", "Clay", "Rangoli", "Oil lamp"]
+    assert [c.name for c in subject_candidates(request, intent, evidence)] == ["Diwali", "Rangoli"]
+    unsearched = [item for item in evidence if item.query == description]
+    assert [c.name for c in subject_candidates(request, intent, unsearched)] == ["Clay"]
 
 
 @pytest.mark.parametrize(

@@ -61,7 +61,9 @@ def test_analyze_intent_returns_intent_and_queries(runtime, backends, events):
     with backends(chat_model=chat):
         update = analyze_intent({"request": "the egg-laying mammal"}, runtime)
     assert update["intent"].route == "search"
-    assert update["queries"] == ["semiaquatic egg-laying mammal", "the egg-laying mammal", "q1", "q2"]
+    assert update["queries"] == [
+        "semiaquatic egg-laying mammal", "the egg-laying mammal", "q1", "q2"
+    ]
     assert events[0]["node"] == "analyze_intent"
 
 
@@ -186,7 +188,7 @@ def test_recall_memory_survives_a_broken_store(runtime, backends):
 def test_synthesis_wraps_evidence_as_data_and_resolves_sources(runtime, backends):
     injected = Evidence(
         id="e1",
-        query="q",
+        query="the mammal",  # the request: its hits are the subject's candidates
         title="Platypus",
         source="corpus:wiki:Platypus",
         provider="local_corpus",
@@ -365,7 +367,7 @@ def test_synthesis_names_the_sourced_subject_and_cleans_negative_prompt(runtime,
     evidence = [
         Evidence(
             id="e1",
-            query="q",
+            query="the egg-laying mammal swimming in a creek at dawn",  # the request's hit
             title="Platypus",
             source="https://w/Platypus",
             provider="p",
