@@ -1,10 +1,12 @@
-"""What time and heat do to the subject, as a choice: "an ice cube dropped into a hot frying
-pan, ten minutes later" must show what is left, not the ice cube.
+"""What time and heat do to the subject: "an ice cube dropped into a hot frying pan, ten
+minutes later" must show what is left, not the ice cube.
 
-A small model asked to reason in free text restates the request; asked to pick one of a few
-numbered outcomes, it mostly picks the right one. The outcome becomes a reasoning fact that the
-prompt must carry. Asked only when the request lets time pass or brings heat or cold to
-something (`lets_time_pass`), or the analysis routed it to reasoning.
+Worked out only when the request lets time pass or brings heat or cold to something
+(`lets_time_pass`). Common materials and conditions are settled by rules (`physics_outcome`:
+ice and chocolate melt in the heat, a puddle dries in the sun, dry ice fogs, lava meets the sea
+in steam); anything else is a numbered choice for the model. On the dev set the 1.5B chose
+"frozen solid" for a snowman after a week at 20 °C and for a puddle in 35 °C sun, so the rules
+come first. The outcome becomes a reasoning fact that the prompt must carry.
 """
 
 from __future__ import annotations
@@ -41,6 +43,25 @@ CUES = re.compile(
     re.IGNORECASE,
 )
 
+MELTS = re.compile(
+    r"\b(?:ice(?! age)|ice cubes?|icicles?|snow\w*|chocolate|butter|ice cream|wax|candles?|"
+    r"popsicles?|ice lolly|lollies)\b",
+    re.IGNORECASE,
+)
+WATER = re.compile(r"\b(?:puddles?|water|rain|wet|dew)\b", re.IGNORECASE)
+HOT_SURFACE = re.compile(
+    r"\b(?:frying pan|pan|stove|skillet|griddle|hotplate|oven)\b", re.IGNORECASE
+)
+HEAT = re.compile(
+    r"\b(?:hot|heat\w*|sun|sunny|sunshine|summer|warm\w*|stove|oven|fire|flames?|dashboard|"
+    r"radiator|desert|spring weather)\b",
+    re.IGNORECASE,
+)
+COLD = re.compile(r"\b(?:freez\w*|frost\w*|below zero|winter night|freezer|icy)\b", re.IGNORECASE)
+TEMPERATURE = re.compile(r"(-?\d+(?:\.\d+)?)\s*°\s*([CF])", re.IGNORECASE)
+WARM_C, COLD_C = 15, 0  # a stated temperature at or above / at or below these
+
+
 # Words a description of the thing stops before ("ice cube dropped into a hot pan" -> "ice cube").
 THING_ENDS = frozenset(
     "in on into onto at after under left dropped pouring poured placed put sitting lying when "
@@ -65,6 +86,31 @@ def lets_time_pass(request: str) -> bool:
     return CUES.search(request) is not None
 
 
+def physics_outcome(request: str) -> int | None:
+    """The number of the outcome (1-based, as the model would answer) that common physics
+    settles for the request, or None when the rules do not know its material or condition."""
+    hot, cold = bool(HEAT.search(request)), bool(COLD.search(request))
+    for value, unit in TEMPERATURE.findall(request):
+        celsius = float(value) if unit.upper() == "C" else (float(value) - 32) * 5 / 9
+        hot, cold = hot or celsius >= WARM_C, cold or celsius <= COLD_C
+    text = request.lower()
+    if "dry ice" in text:
+        return OUTCOMES.index("giving off thick white fog that spills over the edge") + 1
+    if re.search(r"\b(?:lava|magma)\b", text) and re.search(r"\b(?:sea|ocean|water)\b", text):
+        return OUTCOMES.index("cooled into hard black rock amid hissing clouds of steam") + 1
+    if MELTS.search(request) and hot and not cold:
+        if HOT_SURFACE.search(request) and re.search(r"\bice\b", text):
+            return OUTCOMES.index("evaporated completely, leaving the surface dry") + 1
+        if re.search(r"\bsnow", text):
+            return OUTCOMES.index("melted and slumped into slush and puddles of water") + 1
+        return OUTCOMES.index("melted into a soft, glossy puddle of liquid") + 1
+    if WATER.search(request) and hot and not cold:
+        return OUTCOMES.index("evaporated completely, leaving the surface dry") + 1
+    if WATER.search(request) and cold and not hot:
+        return OUTCOMES.index("frozen solid, covered in frost and ice") + 1
+    return None
+
+
 def the_thing(description: str) -> str:
     """What changes, from the analysis's description of the subject: its first words, before
     the scene around it ("An ice cube dropped into a hot pan" -> "ice cube")."""
@@ -82,11 +128,13 @@ def the_thing(description: str) -> str:
 
 
 def change_of_state_conclusion(chat_model: BaseChatModel, request: str, thing: str) -> str | None:
-    """'The bar of chocolate is melted into ...', or None when the model sees no change or
-    gives no valid number."""
-    listing = "\n".join(f"{number}. {text}" for number, text in enumerate(OUTCOMES, start=1))
-    message = f"Scene: {request}\n\nThe {thing} at the moment shown is:\n{listing}"
-    choice = invoke_choice(chat_model, OutcomeReply, INSTRUCTIONS, message)
+    """'The bar of chocolate is melted into ...', or None when nothing changes or the model
+    gives no valid number. The rules answer first; the model only where they do not know."""
+    choice = physics_outcome(request)
+    if choice is None:
+        listing = "\n".join(f"{number}. {text}" for number, text in enumerate(OUTCOMES, start=1))
+        message = f"Scene: {request}\n\nThe {thing} at the moment shown is:\n{listing}"
+        choice = invoke_choice(chat_model, OutcomeReply, INSTRUCTIONS, message)
     if choice is None:
         return None
     logger.info("change of state for %r: %s", thing, OUTCOMES[choice - 1])

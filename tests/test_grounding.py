@@ -555,15 +555,14 @@ def test_a_reasoning_conclusion_reaches_the_prompt(run_synthesis):
 
 
 @pytest.mark.parametrize(("outcome", "expected"), [
-    (2, "The bar of chocolate is melted into a soft, glossy puddle of liquid."),
+    (9, "The wooden bench is charred and blackened, with wisps of smoke."),
     (1, None),  # unchanged: nothing to carry
 ])
 def test_a_change_of_state_is_chosen_and_reaches_the_prompt(run_synthesis, outcome, expected):
-    request = "a bar of chocolate left on a car dashboard for the whole afternoon, photo"
-    reply = synthesis("A bar of chocolate on a car dashboard, photo",
-                      ("the chocolate is solid", "reasoning"))
+    request = "a wooden bench left in the sun for the whole summer, photo"  # rules: no answer
+    reply = synthesis("A wooden bench in the sun, photo", ("the bench is new", "reasoning"))
     update, chat = run_synthesis([], reply, route="search", request=request, outcome=outcome,
-                                 subject="A bar of chocolate left on a car dashboard")
+                                 subject="A wooden bench left in the sun")
     package = update["prompt_package"]
     reasoning = [f.statement for f in package.facts if f.source == "reasoning"]
     assert reasoning == ([expected] if expected else [])
