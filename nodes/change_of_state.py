@@ -17,6 +17,7 @@ import re
 from langchain_core.language_models import BaseChatModel
 from pydantic import Field
 
+from contextgen.nodes.grounding import word_share
 from contextgen.tools.structured_output import ChoiceReply, invoke_choice
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,13 @@ def lets_time_pass(request: str) -> bool:
     """True when the request lets time pass or brings heat or cold to something ("ten minutes
     later", "left on a dashboard for the whole afternoon", "dropped into warm water")."""
     return CUES.search(request) is not None
+
+
+def changes_a_named_thing(request: str, description: str) -> bool:
+    """True when the request lets time pass on a thing it names ("a snowman in a sunny garden
+    after a week"): what to draw is that thing, changed, not some article search found."""
+    thing = the_thing(description)
+    return lets_time_pass(request) and thing != "subject" and word_share(thing, request) == 1.0
 
 
 def physics_outcome(request: str) -> int | None:

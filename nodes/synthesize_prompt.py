@@ -23,7 +23,12 @@ from contextgen.graphs.state import (
     PromptPackage,
     current_round,
 )
-from contextgen.nodes.change_of_state import change_of_state_conclusion, lets_time_pass, the_thing
+from contextgen.nodes.change_of_state import (
+    change_of_state_conclusion,
+    changes_a_named_thing,
+    lets_time_pass,
+    the_thing,
+)
 from contextgen.nodes.grounding import PromptParts, adds_to, looks_from_evidence, supported
 from contextgen.nodes.request_text import names_subject, split_terms, word_count
 from contextgen.nodes.subject import Candidate, naming_fact, resolve_subject
@@ -84,7 +89,11 @@ def synthesize_prompt(state: AgentState, runtime: Runtime[Context]) -> dict:
     )
     chat_model = backends_for(runtime.context).chat_model
     intent = state["intent"]
-    subject = resolve_subject(chat_model, state["request"], intent, state.get("evidence", []))
+    subject = (
+        None  # "an ice cube ... ten minutes later": the request names what changes
+        if changes_a_named_thing(state["request"], intent.subject)
+        else resolve_subject(chat_model, state["request"], intent, state.get("evidence", []))
+    )
     if subject is not None:
         runtime.stream_writer({"node": "synthesize_prompt", "message": f"subject: {subject.name}"})
     evidence = select_evidence(state.get("evidence", []), subject)

@@ -7,6 +7,7 @@ import pytest
 from contextgen.nodes.change_of_state import (
     OUTCOMES,
     change_of_state_conclusion,
+    changes_a_named_thing,
     lets_time_pass,
     physics_outcome,
     the_thing,
@@ -78,3 +79,19 @@ def test_the_pick_becomes_a_sentence_about_the_thing_and_unchanged_or_no_pick_gi
     assert ask({"choice": 1}) is None
     assert ask({"choice": 99}) is None  # out of range twice: no conclusion, no crash
     assert ask("not json") is None
+
+
+@pytest.mark.parametrize(
+    ("request_text", "description", "named"),
+    [
+        ("a snowman in a sunny garden after a week of 20 °C weather", "snowman", True),
+        ("An ice cube dropped into a hot frying pan, ten minutes later",
+         "An ice cube dropped into a hot frying pan", True),
+        ("the round pastry of the Mid-Autumn Festival, on a plate", "festival pastry", False),
+        ("the bird on the flag of Uganda left in the rain for a day", "national bird", False),
+    ],
+)
+def test_a_request_that_changes_a_thing_it_names_needs_no_hidden_subject(
+    request_text, description, named
+):
+    assert changes_a_named_thing(request_text, description) is named
