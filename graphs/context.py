@@ -52,7 +52,8 @@ class Context:
         metadata=_env(
             "CONTEXTGEN_PROMPT_WRITER",
             "Who writes the prompt from the checked parts. auto: composition on the embedded "
-            "model (unless past runs or a judge's critique must be worked in), else the model.",
+            "model (unless a critique or a past run the request points at must be worked in), "
+            "else the model.",
             per_run=True,
         ),
     )

@@ -23,6 +23,7 @@ from contextgen.graphs.state import (
     PromptPackage,
     current_round,
 )
+from contextgen.memory.relevance import points_at_the_past
 from contextgen.nodes.change_of_state import (
     change_of_state_conclusion,
     changes_a_named_thing,
@@ -161,10 +162,12 @@ class Draft:
 def prompt_writer(context: Context, state: AgentState) -> str:
     """"model" or "composition". On auto, the embedded model's prompts are composed from the
     checked parts (measured: a 1.5B model's own prompts drop the subject or its facts most of the
-    time) unless a past run or a judge's critique must be worked in; other models write."""
+    time) unless a judge's critique, or a past run the request points at ("like last time"),
+    must be worked in; other models write."""
     if context.prompt_writer != "auto":
         return context.prompt_writer
-    draws_on_the_past = any(memory.kind != "preference" for memory in state.get("memories", []))
+    past = [memory for memory in state.get("memories", []) if memory.kind != "preference"]
+    draws_on_the_past = bool(past) and points_at_the_past(state["request"])
     if not uses_embedded_model(context) or draws_on_the_past or state.get("verdicts"):
         return "model"
     return "composition"

@@ -508,17 +508,21 @@ def test_a_composition_asks_no_prompt_of_the_model_and_carries_looks_and_prefere
     [
         ("", [], [], "composition"),  # the embedded model
         ("", [Memory(id="p", kind="preference", text="always watercolour")], [], "composition"),
-        ("", [Memory(id="r", kind="run", text="our mascot, a red fox")], [], "model"),
+        ("", [Memory(id="r", kind="run", text="a red fox mascot")], [], "composition"),
         ("", [], ["a critique"], "model"),
         ("http://127.0.0.1:8000/v1", [], [], "model"),  # a configured endpoint
     ],
 )
-def test_auto_composes_on_the_embedded_model_unless_the_past_or_a_critique_must_be_worked_in(
+def test_auto_composes_on_the_embedded_model_unless_a_pointed_past_or_a_critique_is_worked_in(
     context, chat_base_url, memories, verdicts, writer
 ):
     auto = replace(context, prompt_writer="auto", chat_base_url=chat_base_url)
     state = {"request": REQUEST, "memories": memories, "verdicts": verdicts}
     assert prompt_writer(auto, state) == writer
+    # a past run is worked in by the model when the request points at it
+    past = {"request": "our mascot, like last time", "memories": memories, "verdicts": []}
+    pointed = "model" if any(m.kind == "run" for m in memories) or chat_base_url else "composition"
+    assert prompt_writer(auto, past) == pointed
     assert prompt_writer(replace(auto, prompt_writer="model"), {"memories": []}) == "model"
 
 
