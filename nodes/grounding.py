@@ -36,7 +36,7 @@ VISUAL_WORDS = frozenset(
     "mane shell fins claws stripes striped spots spotted patches quills quill dome domes tower "
     "towers spire arch arches columns pillars minarets sails lattice roof wall walls gardens "
     "statue robed crowned torch sarsen megalithic lintel carved rock-cut terraces terraced "
-    "facade spires towers thatched painted canvas fresco mural woodblock swirling thorny spiky "
+    "facade spires thatched painted canvas fresco mural woodblock swirling thorny spiky "
     "spiny husk rind flesh pulp seeds leaves leaf petals blossoms bark trunk needles "
     "long-necked long-tailed slender thick massive swollen hairy woolly glossy translucent "
     "shiny smooth wrinkled hooked webbed tusks antlers snout whiskers plumage crest lanterns "

@@ -2,8 +2,8 @@
 
 A 1.5B model writes poorly and chooses better, though not well enough to trust alone. So the
 subject is a pick by number among names that retrieval found (`resolve_subject`), standing only
-when its evidence matches the request's description about as well as the best-matching
-candidate's. Word overlap and MiniLM similarity do the accepting; the model proposes.
+when its evidence matches the request about as well as the best-matching candidate's. Word
+overlap and MiniLM similarity do the accepting; the model proposes.
 """
 
 from __future__ import annotations
@@ -94,12 +94,11 @@ def resolve_subject(
     subject is named.
     """
     candidates = subject_candidates(request, intent, evidence)
-    descriptions = (request,)
     named = [c for c in candidates if same_name(c.name, intent.subject)]  # the request names it
     if len(candidates) <= 1 or named:
         only = (named or candidates or [None])[0]
-        return only if only and description_matches(descriptions, [only])[0].accepted else None
-    matches = description_matches(descriptions, candidates)
+        return only if only and request_matches(request, [only])[0].accepted else None
+    matches = request_matches(request, candidates)
     best = max(range(len(candidates)), key=lambda index: matches[index].score)
     picked = choose(chat_model, request, candidates)
     logger.info(
@@ -116,9 +115,9 @@ def resolve_subject(
 def subject_candidates(request: str, intent: Intent, evidence: list[Evidence]) -> list[Candidate]:
     """The titles of the request's own top hits (the description's where the request was not
     searched), with the analysis's names that some evidence names after the first; one per
-    name. Titles that name nothing and guesses that only restate
-    the request are left out. (Hits of the description and of the model's queries are about
-    the scene as often as the subject: offered too, they lost more subjects than they found.)"""
+    name. Titles that name nothing and guesses that only restate the request are left out.
+    (Hits of the description and of the model's queries are about the scene as often as the
+    subject: offered too, they lost more subjects than they found.)"""
     description = intent.subject.strip()
     ranked = sorted(evidence, key=lambda item: item.score, reverse=True)
     own = [
@@ -202,39 +201,26 @@ def evidence_text(evidence: Evidence) -> str:
     return f"{evidence.title}. {evidence.content}"
 
 
-def description_matches(descriptions: tuple[str, ...], candidates: list[Candidate]) -> list[Match]:
-    """How well each candidate's evidence matches the best-matched of `descriptions` (the
-    request, the analysis's description), in one MiniLM batch."""
+def request_matches(request: str, candidates: list[Candidate]) -> list[Match]:
+    """How well each candidate's evidence matches the request (one MiniLM batch)."""
     texts = [evidence_text(candidate.evidence) for candidate in candidates]
-    wanted = [text for text in descriptions if text.strip()]
-    rows = embedding_similarities(wanted, texts)
+    similarities = embedding_similarities(request, texts) or [None] * len(texts)
     return [
-        max(
-            (
-                Match(word_share(description, text), rows[row][column] if rows else None)
-                for row, description in enumerate(wanted)
-            ),
-            key=lambda found: found.score,
-            default=Match(0.0),
-        )
-        for column, text in enumerate(texts)
+        Match(word_share(request, text), similarity)
+        for text, similarity in zip(texts, similarities, strict=True)
     ]
 
 
-def embedding_similarities(texts: list[str], others: list[str]) -> list[list[float]] | None:
-    """Cosine similarity of each of `texts` to each of `others` (MiniLM); None when it cannot
-    load."""
+def embedding_similarities(text: str, others: list[str]) -> list[float] | None:
+    """Cosine similarity of `text` to each of `others` (MiniLM); None when it cannot load."""
     from contextgen.memory.embeddings import default_embedding_function
 
     try:
-        vectors = default_embedding_function().encode([*texts, *others])
+        vectors = default_embedding_function().encode([text, *others])
     except BackendUnavailable as error:
         logger.info("similarity check without embeddings: %s", error)
         return None
-    return [
-        [float(vectors[row] @ vectors[len(texts) + column]) for column in range(len(others))]
-        for row in range(len(texts))
-    ]
+    return [float(vectors[0] @ vector) for vector in vectors[1:]]
 
 
 def naming_fact(subject: Candidate) -> Fact:

@@ -16,7 +16,7 @@ from contextgen.nodes.grounding import PromptParts, adds_to, sentence, supported
 from contextgen.nodes.subject import (
     PICK_MARGIN,
     Candidate,
-    description_matches,
+    request_matches,
     resolve_subject,
     subject_candidates,
 )
@@ -63,7 +63,7 @@ def article(summaries: dict[str, str], title: str, query: str = "q", score: floa
 
 
 def match(description: str, evidence: Evidence):
-    return description_matches((description,), [Candidate(evidence.title, evidence)])[0]
+    return request_matches(description, [Candidate(evidence.title, evidence)])[0]
 
 
 def test_the_article_a_description_points_at_matches_it(summaries):
@@ -75,15 +75,6 @@ def test_articles_on_other_things_do_not_match_the_description(summaries):
     for description, _, others in DESCRIBED:
         for title in others:
             assert not match(description, article(summaries, title)).accepted, title
-
-
-def test_the_better_of_the_request_and_the_description_counts(summaries):
-    request = "The Hindu festival of lights in autumn: rows of small clay oil lamps on a doorstep"
-    description = "rows of small clay oil lamps on a doorstep"  # the scene, as analyses write it
-    diwali = Candidate("Diwali", article(summaries, "Diwali"))
-    alone = description_matches((description,), [diwali])[0]
-    both = description_matches((request, description), [diwali])[0]
-    assert both.score > alone.score and both.accepted
 
 
 # (description, the article it points at, a neighbour a small model picked instead)
@@ -120,7 +111,7 @@ def test_the_right_pick_stands_where_a_neighbour_matches_the_words_as_well(
     evidence = [article(summaries, t, query=description, score=1 - i / 10)
                 for i, t in enumerate(titles)]
     candidates = [Candidate(t, e) for t, e in zip(titles, evidence, strict=True)]
-    matches = description_matches((description,), candidates)
+    matches = request_matches(description, candidates)
     assert max(m.score for m in matches) - matches[right - 1].score < PICK_MARGIN
     subject = resolve_subject(choice_model(right), description, Intent(subject=description),
                               evidence)
@@ -227,7 +218,7 @@ def test_a_right_pick_far_below_the_best_match_is_overruled_the_cost_of_the_marg
     evidence = [article(summaries, t, query=description, score=1 - i / 10)
                 for i, t in enumerate(titles)]
     candidates = [Candidate(t, e) for t, e in zip(titles, evidence, strict=True)]
-    eucalyptus, koala = description_matches((description,), candidates)
+    eucalyptus, koala = request_matches(description, candidates)
     assert eucalyptus.score - koala.score > PICK_MARGIN
     subject = resolve_subject(choice_model(2), description, Intent(subject=description), evidence)
     assert subject is not None and subject.name == "Eucalyptus"
