@@ -21,7 +21,9 @@ from contextgen.nodes.generate import generate
 from contextgen.nodes.judge import judge
 from contextgen.nodes.recall_memory import recall_memory
 from contextgen.nodes.remember import remember
+from contextgen.nodes.request_text import query_text
 from contextgen.nodes.search import search
+from contextgen.nodes.subject import REQUEST_HITS
 from contextgen.nodes.synthesize_prompt import synthesize_prompt
 
 NODES = (analyze_intent, clarify, search, recall_memory, synthesize_prompt, generate, judge,
@@ -40,11 +42,18 @@ def current_context() -> Context:
 
 
 def route_after_intent(state: AgentState) -> Literal["clarify"] | list[Send]:
-    """Ask the user, or research: one `search` per query beside `recall_memory`."""
+    """Ask the user, or research: one `search` per query beside `recall_memory`. The request's
+    own query asks for `REQUEST_HITS`: its hits are the subject's candidates."""
     intent = state["intent"]
     if intent.ambiguous and current_context().interactive and not state.get("clarification"):
         return "clarify"
-    searches = [Send("search", {"query": q, "round": 1}) for q in intent.search_queries]
+    own_query = query_text(state["request"])
+    searches = [
+        Send("search", {"query": q, "round": 1, "min_results": REQUEST_HITS})
+        if q == own_query
+        else Send("search", {"query": q, "round": 1})
+        for q in intent.search_queries
+    ]
     return [*searches, Send("recall_memory", state)]
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Sequence
 from functools import cached_property
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 from langgraph.channels import LastValue
 from pydantic import BaseModel, Field, TypeAdapter
@@ -213,3 +213,4 @@ class SearchTask(TypedDict):
 
     query: str
     round: int
+    min_results: NotRequired[int]  # the request's own search: its hits are subject candidates

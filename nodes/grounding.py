@@ -41,19 +41,40 @@ VISUAL_WORDS = frozenset(
     "long-necked long-tailed slender thick massive swollen hairy woolly glossy translucent "
     "shiny smooth wrinkled hooked webbed tusks antlers snout whiskers plumage crest lanterns "
     "lamps candles costumes masks powder bowl bellows reeds pipes drones "
-    "bow blades mallet racket wheels chimney boiler carriages sphere cube squares".split()
+    "bow blades mallet racket wheels chimney boiler carriages sphere cube squares "
+    # settings, sizes and kinds of thing: where it stands, how big, what shape
+    "mountain mountains ridge canyon valley cliffs island islands coast coastal lake bay "
+    "harbour harbor sea ocean jungle rainforest forests savannas grasslands wetlands swamps "
+    "desert plateau hills shores reef reefs caves tidal brackish freshwater "
+    "metres meters ft cm centimetres km "
+    "bridge temple citadel fortress palace mausoleum tomb pyramid monument monolith sculpture "
+    "sculptures statues painting print engraving bas-reliefs terracotta porcelain silk "
+    "flightless eight-legged segmented bulbous fan-shaped evergreen deciduous hollow".split()
 )
 # Words a looks phrase stops before, and words it neither starts nor ends with.
 PHRASE_BREAKS = frozenset(
     "is are was were be been has have had become becomes on in of at from by to for that which "
     "who whom around near between into over under through during since bounded consisting "
-    "located built named known belonging ranges range".split()
+    "located built named known belonging ranges range depicts depicting represents became "
+    "becomes used using making fed feeding lives living resting moving native endemic".split()
 )
 PHRASE_EDGES = frozenset(
     "a an the its their his her it they this these and or with usually generally typically "
     "often".split()
 )
 MAX_PHRASE_WORDS = 6
+# What a source's first sentence says its subject is: the words after 'is a', 'are', 'was the'.
+DEFINITION = re.compile(r"\b(?:is|are|was|were)\s+(?:(?:a|an|the)\s+)?(?P<what>[^,;:()]+)")
+DEFINITION_BREAKS = frozenset(
+    "that which who whose where located native belonging consisting known used using".split()
+)
+MAX_DEFINITION_WORDS = 8
+# Words that only classify ("a genus of ...", "a form of ..."): the definition starts after them.
+CLASSIFIERS = frozenset(
+    "genus species phylum family subfamily order class form type kind group collection network "
+    "variety member".split()
+)
+PREPOSITIONS = frozenset("of by in on with from for at to".split())
 
 
 def key_words(text: str) -> list[str]:
@@ -124,11 +145,15 @@ def visual_phrases(text: str, name: str = "") -> list[str]:
     out."""
     name_words = set(key_words(name))
     phrases = []
-    for clause in re.split(r"[,;.:()]|\s[–-]\s", text):
+    for clause in re.split(r"[;:()]|[,.](?=\s|$)|\s[–-]\s", text):  # not "2,430", "1.5"
         words = clause.split()
         bare = [word.lower().strip("'\"") for word in words]
-        hit = next(
-            (i for i, word in enumerate(bare) if set(word.split("-")) & VISUAL_WORDS), None
+        hit = next(  # a capital past the clause's start is a name ("San Francisco Bay")
+            (
+                i for i, word in enumerate(bare)
+                if set(word.split("-")) & VISUAL_WORDS and not (i and words[i][:1].isupper())
+            ),
+            None,
         )
         if hit is None:
             continue
@@ -151,15 +176,48 @@ def visual_phrases(text: str, name: str = "") -> list[str]:
     return phrases
 
 
+def definition(text: str, name: str = "") -> str:
+    """What the text's first sentence says its subject is: the words after its first 'is a' or
+    'are' (and a classifier: "a genus of"), to the end of the clause or a word that starts
+    something else ('located', 'that'), at most `MAX_DEFINITION_WORDS`, and then only to its
+    last preposition ("suspension bridge spanning the Golden Gate", "medium-to-large deciduous
+    trees"). Empty when there is none, or it is a single word ("a semiaquatic, egg-laying
+    mammal": a list cut at its first comma) or only repeats the name."""
+    first_sentence = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
+    found = DEFINITION.search(first_sentence)
+    if found is None:
+        return ""
+    words = found["what"].split()
+    if len(words) > 2 and words[0].casefold() in CLASSIFIERS and words[1] == "of":
+        words = words[2:]
+    kept: list[str] = []
+    for word in words[:MAX_DEFINITION_WORDS]:
+        if word.casefold() in DEFINITION_BREAKS:
+            break
+        kept.append(word)
+    else:
+        cut_off = len(words) > MAX_DEFINITION_WORDS
+        last_preposition = max(
+            (i for i, word in enumerate(kept) if word.casefold() in PREPOSITIONS), default=0
+        )
+        if cut_off and last_preposition > 1:  # "... by the Dutch painter Vincent": end before it
+            kept = kept[:last_preposition]
+    while kept and kept[-1].casefold() in STOP_WORDS | PHRASE_EDGES:
+        kept.pop()
+    phrase = " ".join(kept).rstrip(".")
+    return phrase if len(kept) >= 2 and new_words(phrase, name) else ""
+
+
 def looks_from_evidence(
     evidence: Evidence, name: str, facts: list[Fact], request: str, chars: int
 ) -> list[Fact]:
-    """Phrases about looks from the first `chars` of the subject's evidence, as facts citing it:
-    as many as the sourced facts lack to reach `PROMPT_FACTS`, none that the request or a fact
-    already says."""
+    """What the subject's evidence says it is (its `definition`) and phrases about its looks
+    from its first `chars`, as facts citing it: as many as the sourced facts lack to reach
+    `PROMPT_FACTS`, none that the request or a fact already says."""
     wanted = PROMPT_FACTS - len(sourced_facts(facts))
     found: list[Fact] = []
-    for phrase in visual_phrases(evidence.content[:chars], name):
+    text = evidence.content[:chars]
+    for phrase in filter(None, [definition(text, name), *visual_phrases(text, name)]):
         fact = Fact(statement=phrase, source=evidence.source)
         known = [*facts, *found]
         if len(found) < wanted and adds_to(f"{request} {name}", fact) and not any(

@@ -22,8 +22,9 @@ MAX_EVIDENCE_CHARS = 1200
 
 
 def search(task: SearchTask, runtime: Runtime[Context]) -> dict:
-    """Search for `task["query"]` and keep the screened hits; a provider that cannot serve
-    becomes a notice, not a failure."""
+    """Search for `task["query"]` and keep the screened hits (`max_results_per_query`, or the
+    task's `min_results` when that is more); a provider that cannot serve becomes a notice, not
+    a failure."""
     query = task["query"]
     runtime.stream_writer({"node": "search", "message": f"searching: {query}"})
     try:
@@ -32,7 +33,8 @@ def search(task: SearchTask, runtime: Runtime[Context]) -> dict:
             return {
                 "notices": ["Search is switched off: the prompt relies on memory and reasoning."]
             }
-        hits = provider.search(query, max_results=runtime.context.max_results_per_query)
+        wanted = max(runtime.context.max_results_per_query, task.get("min_results", 0))
+        hits = provider.search(query, max_results=wanted)
     except BackendUnavailable as error:  # unreachable, or its store cannot be opened
         logger.info("search unavailable: %s", error)
         return {"notices": [f"Search unavailable ({error}); continued on memory and reasoning."]}

@@ -24,7 +24,7 @@ from contextgen.tools.structured_output import ChoiceReply, invoke_choice
 logger = logging.getLogger(__name__)
 
 MAX_CANDIDATES = 6
-OWN_HITS = 4  # top hits of the request offered as candidates
+REQUEST_HITS = 6  # hits of the request's own search, all offered as candidates
 SNIPPET_CHARS = 140
 # Calibrated in tests/test_grounding.py on Wikipedia summaries: the article a description
 # points at shares at least half its content words, or sits this close in MiniLM space;
@@ -115,7 +115,8 @@ def resolve_subject(
 def subject_candidates(request: str, intent: Intent, evidence: list[Evidence]) -> list[Candidate]:
     """The titles of the request's own top hits (the description's where the request was not
     searched), with the analysis's names that some evidence names after the first; one per
-    name. Titles that name nothing and guesses that only restate the request are left out.
+    name. Titles that name nothing, titles the request says on its way to describing the
+    subject ("Fruit", "Window") and guesses that only restate the request are left out.
     (Hits of the description and of the model's queries are about the scene as often as the
     subject: offered too, they lost more subjects than they found.)"""
     description = intent.subject.strip()
@@ -123,7 +124,10 @@ def subject_candidates(request: str, intent: Intent, evidence: list[Evidence]) -
     own = [
         item for item in ranked if item.query == query_text(request)
     ] or [item for item in ranked if item.query == description]  # the request not searched
-    own = own[:OWN_HITS]
+    own = [
+        item for item in own[:REQUEST_HITS]
+        if not says_instead(request, display_name(item.title), description)
+    ]
     candidates = [titled(item) for item in own[:1]]
     for name in intent.candidate_names:
         source = naming_evidence(name, ranked)
@@ -137,6 +141,20 @@ def subject_candidates(request: str, intent: Intent, evidence: list[Evidence]) -
         if not names_nothing(candidate.name):
             unique.setdefault(candidate.name.casefold(), candidate)
     return list(unique.values())[:MAX_CANDIDATES]
+
+
+def says_instead(request: str, name: str, description: str) -> bool:
+    """True when the request already says `name` without it being the subject: a thing the
+    request mentions on its way to describing another ("Fruit" for "the small round fruit with a
+    bumpy red rind", "Montgolfier brothers" for "the flying craft the Montgolfier brothers
+    flew"). The subject the analysis names
+    (the description, or its start: "Big Ben clock face") is not something said instead."""
+    bare = _bare(name)
+    return (
+        word_share(name, request) == 1.0
+        and _bare(description) != bare
+        and not _bare(description).startswith(f"{bare} ")
+    )
 
 
 def titled(evidence: Evidence) -> Candidate:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from langgraph.runtime import Runtime
 
+from contextgen.graphs.image_agent import route_after_intent
 from contextgen.graphs.state import (
     Evidence,
     ImageArtifact,
@@ -22,6 +23,7 @@ from contextgen.nodes.judge import judge, next_step
 from contextgen.nodes.recall_memory import recall_memory
 from contextgen.nodes.remember import best_image, remember
 from contextgen.nodes.search import search
+from contextgen.nodes.subject import REQUEST_HITS
 from contextgen.nodes.synthesize_prompt import resolve_sources, synthesize_prompt
 from contextgen.tools.backends import Backends, use_backends
 from contextgen.tools.structured_output import StructuredOutputError, invoke_structured
@@ -153,6 +155,26 @@ def test_search_turns_hits_into_evidence_with_sources(runtime, backends):
     [item] = update["evidence"]
     assert item.source == PLATYPUS_HIT.source and item.provider == "static"
     assert len(item.id) == 8
+
+
+def test_the_requests_own_search_keeps_enough_hits_to_offer_as_subject_candidates(
+    runtime, backends
+):
+    request = "the egg-laying mammal, swimming"
+    intent = Intent(subject="egg-laying mammal", route="search",
+                    search_queries=["egg-laying mammal", request])
+    sends = route_after_intent({"request": request, "intent": intent})
+    tasks = {send.arg["query"]: send.arg for send in sends if send.node == "search"}
+    assert tasks[request]["min_results"] == REQUEST_HITS
+    assert "min_results" not in tasks["egg-laying mammal"]
+    many = [
+        PLATYPUS_HIT.model_copy(update={"source": f"corpus:{n}"}) for n in range(REQUEST_HITS + 2)
+    ]
+    with backends(search=StaticSearch({"mammal": many})):
+        assert len(search(tasks[request], runtime)["evidence"]) == REQUEST_HITS
+        assert len(search(tasks["egg-laying mammal"], runtime)["evidence"]) == (
+            runtime.context.max_results_per_query
+        )
 
 
 def test_search_off_becomes_notice(runtime, backends):
