@@ -1,6 +1,7 @@
 """Checks that keep a grounded prompt honest on small chat models: a fact survives only when its
-cited text holds its key words (`supported`), phrases about looks are copied from the subject's
-source when the model found too few (`visual_phrases`), and a prompt that drops the name or the
+cited text holds its key words (`supported`), what the subject's source says it is and phrases
+about its looks are copied from that source when the model found too few (`definition`,
+`visual_phrases`), and a prompt that drops the name or the
 facts, or says what no source supports, is replaced by one composed from verified parts
 (`PromptParts`). The subject itself is resolved in `subject`.
 """
@@ -56,7 +57,7 @@ PHRASE_BREAKS = frozenset(
     "is are was were be been has have had become becomes on in of at from by to for that which "
     "who whom around near between into over under through during since bounded consisting "
     "located built named known belonging ranges range depicts depicting represents became "
-    "becomes used using making fed feeding lives living resting moving native endemic".split()
+    "used using making fed feeding lives living resting moving native endemic".split()
 )
 PHRASE_EDGES = frozenset(
     "a an the its their his her it they this these and or with usually generally typically "
