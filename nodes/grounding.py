@@ -1,9 +1,9 @@
 """Checks that keep a grounded prompt honest on small chat models: a fact survives only when its
 cited text holds its key words (`supported`), what the subject's source says it is and phrases
 about its looks are copied from that source when the model found too few (`definition`,
-`visual_phrases`), and a prompt that drops the name or the
-facts, or says what no source supports, is replaced by one composed from verified parts
-(`PromptParts`). The subject itself is resolved in `subject`.
+`visual_phrases`), and a prompt that drops the name or the facts, or says what no source
+supports, is replaced by one composed from verified parts (`PromptParts`). The subject itself is
+resolved in `subject`.
 """
 
 from __future__ import annotations
