@@ -122,9 +122,10 @@ def subject_candidates(request: str, intent: Intent, evidence: list[Evidence]) -
     subject: offered too, they lost more subjects than they found.)"""
     description = intent.subject.strip()
     ranked = sorted(evidence, key=lambda item: item.score, reverse=True)
-    own = [
-        item for item in ranked if item.query == query_text(request)
-    ] or [item for item in ranked if item.query == description]  # the request not searched
+    own_query = query_text(request)
+    own = [item for item in ranked if item.query == own_query] or [
+        item for item in ranked if item.query == description  # the request was not searched
+    ]
     own = [
         item for item in own[:REQUEST_HITS]
         if not says_instead(request, display_name(item.title), description)
@@ -148,8 +149,8 @@ def says_instead(request: str, name: str, description: str) -> bool:
     """True when the request already says `name` without it being the subject: a thing the
     request mentions on its way to describing another ("Fruit" for "the small round fruit with a
     bumpy red rind", "Montgolfier brothers" for "the flying craft the Montgolfier brothers
-    flew"). The subject the analysis names
-    (the description, or its start: "Big Ben clock face") is not something said instead."""
+    flew"). The subject the analysis names (the description, or its start: "Big Ben clock
+    face") is not something said instead."""
     bare = _bare(name)
     return (
         word_share(name, request) == 1.0
