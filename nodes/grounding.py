@@ -50,7 +50,10 @@ VISUAL_WORDS = frozenset(
     "metres meters ft cm centimetres km "
     "bridge temple citadel fortress palace mausoleum tomb pyramid monument monolith sculpture "
     "sculptures statues painting print engraving bas-reliefs terracotta porcelain silk "
-    "flightless eight-legged segmented bulbous fan-shaped evergreen deciduous hollow".split()
+    "flightless eight-legged segmented bulbous fan-shaped evergreen deciduous hollow "
+    # the parts and gear a thing is drawn with
+    "sword swords blade blades strings frets keys pedals ink paper cloth stumps bails wicket "
+    "brooms fireworks firecrackers flowers fruit fruits stalks stems roots".split()
 )
 # Words a looks phrase stops before, and words it neither starts nor ends with.
 PHRASE_BREAKS = frozenset(
@@ -142,39 +145,50 @@ def sourced_facts(facts: list[Fact]) -> list[Fact]:
 def visual_phrases(text: str, name: str = "") -> list[str]:
     """Short phrases about looks, copied from `text`: from a visual word (with the word before
     it) to the end of its clause, at most `MAX_PHRASE_WORDS` words ("ivory-white marble
-    mausoleum", "white coat with black patches"). Phrases that only repeat the name are left
-    out."""
+    mausoleum", "white coat with black patches"); a clause can give several, each starting past
+    the last. Phrases that only repeat the name are left out."""
     name_words = set(key_words(name))
     phrases = []
     for clause in re.split(r"[;:()]|[,.](?=\s|$)|\s[–-]\s", text):  # not "2,430", "1.5"
         words = clause.split()
         bare = [word.lower().strip("'\"") for word in words]
-        hit = next(  # a capital past the clause's start is a name ("San Francisco Bay")
-            (
-                i for i, word in enumerate(bare)
-                if set(word.split("-")) & VISUAL_WORDS and not (i and words[i][:1].isupper())
-            ),
-            None,
-        )
-        if hit is None:
-            continue
-        before = bare[hit - 1] if hit else ""
-        start = hit - 1 if before and before not in PHRASE_BREAKS | PHRASE_EDGES else hit
-        end = hit + 1
-        limit = min(len(words), start + MAX_PHRASE_WORDS)
-        while end < limit and bare[end] not in PHRASE_BREAKS and not (
-            bare[end] in ("and", "or") and bare[end + 1 : end + 2] in (["a"], ["an"], ["the"])
-        ):  # "... fur and a broad tail": the next thing starts
-            end += 1
-        if end == limit < len(words) and "and" in bare[hit + 1 : end]:
-            end = hit + 1 + bare[hit + 1 : end].index("and")  # cut short: keep the first part
-        while end > hit + 1 and bare[end - 1] in PHRASE_EDGES:
-            end -= 1
-        phrase = " ".join(words[start:end])
-        new_words = [word for word in key_words(phrase) if word not in name_words]
-        if end - start >= 2 and any(len(word) > 3 and not word.isdigit() for word in new_words):
-            phrases.append(phrase)
+        hits = [  # a capital past the clause's start is a name ("San Francisco Bay")
+            i for i, word in enumerate(bare)
+            if set(word.split("-")) & VISUAL_WORDS and not (i and words[i][:1].isupper())
+        ]
+        taken = 0  # words before this index belong to an earlier phrase
+        for hit in hits:
+            if hit < taken:
+                continue
+            start, end = _phrase_bounds(bare, hit, taken)
+            phrase = " ".join(words[start:end])
+            new_words = [word for word in key_words(phrase) if word not in name_words]
+            if end - start >= 2 and any(len(word) > 3 and not word.isdigit() for word in new_words):
+                phrases.append(phrase)
+                taken = end
     return phrases
+
+
+def _phrase_bounds(bare: list[str], hit: int, taken: int) -> tuple[int, int]:
+    """Where a looks phrase around the visual word at `hit` starts and ends, in a clause's
+    lowercased words: the word before it joins unless that is a break, an edge or taken; it
+    runs to a break, the start of the next thing ("... fur and a broad tail") or the length
+    bound; a list cut short there or by an 'of' keeps its first part ("blade and set of
+    rules")."""
+    before = bare[hit - 1] if hit > taken else ""
+    start = hit - 1 if before and before not in PHRASE_BREAKS | PHRASE_EDGES | STOP_WORDS else hit
+    end = hit + 1
+    limit = min(len(bare), start + MAX_PHRASE_WORDS)
+    while end < limit and bare[end] not in PHRASE_BREAKS and not (
+        bare[end] in ("and", "or") and bare[end + 1 : end + 2] in (["a"], ["an"], ["the"])
+    ):
+        end += 1
+    cut_short = end == limit < len(bare) or bare[end : end + 1] == ["of"]  # "set of rules"
+    if cut_short and "and" in bare[hit + 1 : end]:
+        end = hit + 1 + bare[hit + 1 : end].index("and")  # keep the first part
+    while end > hit + 1 and bare[end - 1] in PHRASE_EDGES:
+        end -= 1
+    return start, end
 
 
 def definition(text: str, name: str = "") -> str:

@@ -23,6 +23,7 @@ from contextgen.nodes.grounding import (
 from contextgen.nodes.subject import (
     PICK_MARGIN,
     Candidate,
+    Match,
     request_matches,
     resolve_subject,
     subject_candidates,
@@ -154,6 +155,9 @@ def test_a_fact_is_supported_only_when_its_source_holds_its_key_words(
         ("Statue of Liberty", ["copper-clad statue"]),
         ("Common ostrich", ["flightless bird"]),  # all its summary says about its looks
         ("Golden Gate Bridge", ["suspension bridge spanning the Golden Gate"]),
+        # a clause gives one phrase per visual word past the last: not only "monument was"
+        ("Great Sphinx of Giza", ["limestone statue", "limestone bedrock"]),
+        ("Fencing", ["sword fighting"]),  # not "features sword fighting", nor "own blade and set"
     ],
 )
 def test_phrases_about_looks_are_copied_from_the_text(summaries, title, expected):
@@ -256,12 +260,46 @@ def test_a_title_the_request_says_is_no_subject_even_where_it_matches_far_better
     assert subject is not None and subject.name == "Koala" and silent.calls == []
 
 
-@pytest.mark.parametrize("reply", [{"choice": 1}, '{"choice": "one"}'])
-def test_a_far_worse_pick_or_no_valid_pick_gives_way_to_the_best_match(reply):
+def test_a_candidate_whose_evidence_does_not_match_is_not_offered():
     evidence = [hit("Swimming", SWIMMING, DESCRIPTION, 0.9),
                 hit("Platypus", PLATYPUS, DESCRIPTION, 0.8)]
+    silent = ScriptedChatModel(replies={}, calls=[])
+    subject = resolve_subject(silent, REQUEST, Intent(subject=DESCRIPTION), evidence)
+    assert subject.name == "Platypus" and silent.calls == []
+
+
+@pytest.mark.parametrize("reply", ['{"choice": "one"}', "Holi, I think"])
+def test_no_valid_pick_gives_way_to_the_best_match(summaries, reply):
+    description = "the Hindu spring festival where people throw coloured powder at each other"
+    evidence = [article(summaries, t, query=description, score=1 - i / 10)
+                for i, t in enumerate(("Diwali", "Holi"))]
+    assert all(m.accepted for m in request_matches(
+        description, [Candidate(e.title, e) for e in evidence]))  # both are offered
     chat = ScriptedChatModel(replies={"SubjectChoiceReply": [reply]}, calls=[])
-    assert resolve_subject(chat, REQUEST, Intent(subject=DESCRIPTION), evidence).name == "Platypus"
+    subject = resolve_subject(chat, description, Intent(subject=description), evidence)
+    assert subject is not None and subject.name == "Holi" and chat.calls  # asked, no pick
+
+
+def test_the_subject_is_chosen_among_matching_candidates_only(summaries):
+    # the best score belongs to a candidate that does not match; one that does is named
+    request = ("The giant grass with hollow jointed green stems that can grow almost a metre a "
+               "day, a dense grove near Kyoto with light filtering through, as an ink wash "
+               "painting")
+    evidence = [article(summaries, t, query=request, score=1 - i / 10)
+                for i, t in enumerate(("Amaranth", "Bamboo"))]
+    amaranth, bamboo = request_matches(request, [Candidate(e.title, e) for e in evidence])
+    assert amaranth.score > bamboo.score and not amaranth.accepted and bamboo.accepted
+    subject = resolve_subject(choice_model(1), request, Intent(subject=request), evidence)
+    assert subject is not None and subject.name == "Bamboo"
+
+
+@pytest.mark.parametrize(
+    ("overlap", "similarity", "accepted"),
+    [(0.5, 0.0, True), (0.0, 0.35, True), (1 / 3, 0.3, True), (0.3, 0.34, False),
+     (0.45, 0.29, False), (0.4, None, False)],
+)
+def test_a_match_is_strong_on_one_measure_or_near_on_both(overlap, similarity, accepted):
+    assert Match(overlap, similarity).accepted is accepted
 
 
 def test_no_subject_when_no_candidate_matches_the_description():
