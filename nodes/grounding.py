@@ -79,6 +79,8 @@ CLASSIFIERS = frozenset(
     "variety member".split()
 )
 PREPOSITIONS = frozenset("of by in on with from for at to".split())
+# 'of' after these goes on with the phrase: "island east of Madagascar".
+DIRECTIONS = frozenset("north south east west north-east north-west south-east south-west".split())
 
 
 def key_words(text: str) -> list[str]:
@@ -174,12 +176,12 @@ def _phrase_bounds(bare: list[str], hit: int, taken: int) -> tuple[int, int]:
     lowercased words: the word before it joins unless that is a break, an edge or taken; it
     runs to a break, the start of the next thing ("... fur and a broad tail") or the length
     bound; a list cut short there or by an 'of' keeps its first part ("blade and set of
-    rules")."""
+    rules"). An 'of' after a direction goes on ("island east of Madagascar")."""
     before = bare[hit - 1] if hit > taken else ""
     start = hit - 1 if before and before not in PHRASE_BREAKS | PHRASE_EDGES | STOP_WORDS else hit
     end = hit + 1
     limit = min(len(bare), start + MAX_PHRASE_WORDS)
-    while end < limit and bare[end] not in PHRASE_BREAKS and not (
+    while end < limit and (bare[end] not in PHRASE_BREAKS or _direction_of(bare, end)) and not (
         bare[end] in ("and", "or") and bare[end + 1 : end + 2] in (["a"], ["an"], ["the"])
     ):
         end += 1
@@ -191,13 +193,18 @@ def _phrase_bounds(bare: list[str], hit: int, taken: int) -> tuple[int, int]:
     return start, end
 
 
+def _direction_of(bare: list[str], index: int) -> bool:
+    return bare[index] == "of" and bare[index - 1] in DIRECTIONS
+
+
 def definition(text: str, name: str = "") -> str:
     """What the text's first sentence says its subject is: the words after its first 'is a' or
     'are' (and a classifier: "a genus of"), to the end of the clause or a word that starts
-    something else ('located', 'that'), at most `MAX_DEFINITION_WORDS`, and then only to its
-    last preposition ("suspension bridge spanning the Golden Gate", "medium-to-large deciduous
-    trees"). Empty when there is none, or it is a single word ("a semiaquatic, egg-laying
-    mammal": a list cut at its first comma) or only repeats the name."""
+    something else ('located', 'that'): "suspension bridge spanning the Golden Gate". At most
+    `MAX_DEFINITION_WORDS`; one cut off there ends before its last preposition and a participle
+    that led to it ("alcoholic beverage of Japanese origin", not "... origin made by fermenting
+    rice"). Empty when there is none, or it is a single word ("a semiaquatic, egg-laying mammal": a list cut at its first comma) or only
+    repeats the name."""
     first_sentence = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
     found = DEFINITION.search(first_sentence)
     if found is None:
@@ -217,6 +224,8 @@ def definition(text: str, name: str = "") -> str:
         )
         if cut_off and last_preposition > 1:  # "... by the Dutch painter Vincent": end before it
             kept = kept[:last_preposition]
+            if len(kept) > 2 and (kept[-1].endswith("ed") or kept[-1] in ("made", "built")):
+                kept.pop()  # "... of Japanese origin made": the participle led the cut part
     while kept and kept[-1].casefold() in STOP_WORDS | PHRASE_EDGES:
         kept.pop()
     phrase = " ".join(kept).rstrip(".")

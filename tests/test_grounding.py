@@ -158,6 +158,7 @@ def test_a_fact_is_supported_only_when_its_source_holds_its_key_words(
         # a clause gives one phrase per visual word past the last: not only "monument was"
         ("Great Sphinx of Giza", ["limestone statue", "limestone bedrock"]),
         ("Fencing", ["sword fighting"]),  # not "features sword fighting", nor "own blade and set"
+        ("Dodo", ["island east of Madagascar"]),  # an 'of' after a direction goes on
     ],
 )
 def test_phrases_about_looks_are_copied_from_the_text(summaries, title, expected):
@@ -177,6 +178,7 @@ def test_phrases_about_looks_are_copied_from_the_text(summaries, title, expected
         ("Machu Picchu", "15th-century Inca citadel"),  # before "located"
         ("The Starry Night", "oil-on-canvas painting"),  # cut off: to its last preposition
         ("Sushi", "traditional Japanese dish made with vinegared rice"),
+        ("Sake", "alcoholic beverage of Japanese origin"),  # not "... origin made"
     ],
 )
 def test_the_definition_is_what_the_first_sentence_says_the_subject_is(summaries, title,
