@@ -203,8 +203,8 @@ def definition(text: str, name: str = "") -> str:
     something else ('located', 'that'): "suspension bridge spanning the Golden Gate". At most
     `MAX_DEFINITION_WORDS`; one cut off there ends before its last preposition and a participle
     that led to it ("alcoholic beverage of Japanese origin", not "... origin made by fermenting
-    rice"). Empty when there is none, or it is a single word ("a semiaquatic, egg-laying mammal": a list cut at its first comma) or only
-    repeats the name."""
+    rice"). Empty when there is none, or it is a single word ("a semiaquatic, egg-laying
+    mammal": a list cut at its first comma) or only repeats the name."""
     first_sentence = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
     found = DEFINITION.search(first_sentence)
     if found is None:
