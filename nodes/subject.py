@@ -96,17 +96,20 @@ def resolve_subject(
 
     Each candidate's evidence is matched against the request (measured on the dev set, the
     analysis's description of the subject is the worse yardstick: it is often the scene), and
-    only candidates whose evidence matches are chosen from. The model picks among those by
-    number (no call for a single one); its pick stands when its match is nearly as good as the
-    best one's, otherwise (a neighbour, 'none', no valid reply) the best-matching candidate is
-    taken.
+    only candidates whose evidence matches are chosen from, a title that a longer one extends
+    giving way to it ("Leopard" to "Snow leopard": the request's details matched the narrower
+    too). The model picks among those by number (no call for a single one); its pick stands
+    when its match is nearly as good as the best one's, otherwise (a neighbour, 'none', no
+    valid reply) the best-matching candidate is taken.
     """
     candidates = subject_candidates(request, intent, evidence)
     named = [c for c in candidates if same_name(c.name, intent.subject)]  # the request names it
     if named:
         candidates = named[:1]
     matches = request_matches(request, candidates)
-    accepted = [(c, m) for c, m in zip(candidates, matches, strict=True) if m.accepted]
+    matching = [(c, m) for c, m in zip(candidates, matches, strict=True) if m.accepted]
+    names = [c.name for c, _ in matching]
+    accepted = [(c, m) for c, m in matching if not narrowed(c.name, names)]
     logger.info(
         "subject candidates %s, accepted %s",
         [(c.name, round(m.score, 2)) for c, m in zip(candidates, matches, strict=True)],
@@ -119,6 +122,13 @@ def resolve_subject(
     if picked is None or accepted[picked][1].score < best[1].score - PICK_MARGIN:
         return best[0]
     return accepted[picked][0]
+
+
+def narrowed(name: str, names: list[str]) -> bool:
+    """True when another of `names` holds all of `name`'s words and more: a narrower thing of
+    its kind ("Snow leopard" narrows "Leopard", "Great Sphinx of Giza" narrows "Sphinx")."""
+    words = set(_bare(name).split())
+    return any(words < set(_bare(other).split()) for other in names)
 
 
 def subject_candidates(request: str, intent: Intent, evidence: list[Evidence]) -> list[Candidate]:

@@ -235,11 +235,11 @@ def choice_model(*choices):
 
 
 @pytest.mark.parametrize(
-    ("choice", "expected"), [(2, "Duck-billed platypus"), (1, "Platypus"), (0, "Platypus")]
+    ("choice", "expected"), [(2, "Ornithorhynchus anatinus"), (1, "Platypus"), (0, "Platypus")]
 )
 def test_the_model_picks_the_subject_by_number(choice, expected):
     evidence = [hit("Platypus", PLATYPUS, DESCRIPTION, 0.9),
-                hit("Duck-billed platypus", PLATYPUS, DESCRIPTION, 0.8)]
+                hit("Ornithorhynchus anatinus", PLATYPUS, DESCRIPTION, 0.8)]
     chat = choice_model(choice)
     subject = resolve_subject(chat, REQUEST, Intent(subject=DESCRIPTION), evidence)
     assert subject.name == expected  # 'none' leaves it to the best match
@@ -293,6 +293,19 @@ def test_the_subject_is_chosen_among_matching_candidates_only(summaries):
     assert amaranth.score > bamboo.score and not amaranth.accepted and bamboo.accepted
     subject = resolve_subject(choice_model(1), request, Intent(subject=request), evidence)
     assert subject is not None and subject.name == "Bamboo"
+
+
+def test_a_title_gives_way_to_a_matching_one_that_extends_it(summaries):
+    request = ("The pale grey big cat with black rosettes and a very long thick tail that lives "
+               "in the high mountains of Central Asia, on a rocky ledge in a blizzard")
+    evidence = [article(summaries, t, query=request, score=1 - i / 10)
+                for i, t in enumerate(("Leopard", "Snow leopard", "Tiger"))]
+    assert all(m.accepted for m in request_matches(
+        request, [Candidate(e.title, e) for e in evidence]))
+    chat = choice_model(1)  # of Snow leopard and Tiger: the snow leopard
+    subject = resolve_subject(chat, request, Intent(subject=request), evidence)
+    assert subject is not None and subject.name == "Snow leopard"
+    assert "Leopard:" not in chat.calls[0][1][-1].content.replace("Snow leopard:", "")
 
 
 @pytest.mark.parametrize(
