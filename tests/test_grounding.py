@@ -305,7 +305,8 @@ def test_a_title_gives_way_to_a_matching_one_that_extends_it(summaries):
     chat = choice_model(1)  # of Snow leopard and Tiger: the snow leopard
     subject = resolve_subject(chat, request, Intent(subject=request), evidence)
     assert subject is not None and subject.name == "Snow leopard"
-    assert "Leopard:" not in chat.calls[0][1][-1].content.replace("Snow leopard:", "")
+    listing = chat.calls[0][1][-1].content
+    assert "1. Snow leopard:" in listing and ". Leopard:" not in listing  # not offered
 
 
 @pytest.mark.parametrize(
